@@ -1,0 +1,1 @@
+//! reactor: see docs/ARCHITECTURE.md.
