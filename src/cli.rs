@@ -1,1 +1,454 @@
-//! Command line.
+//! The command line: `ludus <subcommand>`.
+//!
+//! clap parses the flags; [`crate::config`] applies the precedence (flags >
+//! environment > file > defaults), which is why no flag uses clap's `env`
+//! attribute: that would put the environment above the file but also let
+//! clap, not the config layer, decide the order.
+//!
+//! Exit statuses: 0 success, [`EXIT_USAGE`] for usage or configuration
+//! errors and for commands not built yet, [`EXIT_RUNTIME_FAILURE`] when
+//! something fails while running.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, ConfigError, CoreList, Overrides, Sources};
+use crate::devcert::{self, CertPaths, DevCert, DevCertError};
+use crate::logging::{self, LogFormat};
+
+/// Something failed while running (I/O, certificate generation).
+pub const EXIT_RUNTIME_FAILURE: u8 = 1;
+/// Bad usage or configuration, or a command that is not built yet. clap's
+/// own usage errors exit with the same status.
+pub const EXIT_USAGE: u8 = 2;
+
+/// What `ludus serve` says until the reactor exists, rather than pretending
+/// to serve.
+pub const SERVE_NOT_BUILT: &str = "ludus serve: the reactor (QUIC/WebTransport/WebSocket) is not built yet; see README 'What works today'";
+
+/// Ludus: a multiplayer game server in one binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ludus",
+    version,
+    arg_required_else_help = true,
+    long_about = "Ludus: a multiplayer game server in one binary.\n\n\
+        Configuration comes from, lowest precedence first: built-in defaults, a TOML \
+        file (--config PATH, else ./ludus.toml if present), environment variables \
+        (PORT, DATABASE_URL, LUDUS_SHARDS, RUST_LOG, ...), then the flags below. \
+        `ludus config` prints the result."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts; each overrides the file and environment.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Configuration (flags > environment > file > defaults)")]
+pub struct GlobalArgs {
+    /// TOML config file; it must exist. Default: ./ludus.toml if it exists.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// QUIC (HTTP/3, WebTransport) address [env: LUDUS_UDP] [default: 0.0.0.0:4433]
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub udp: Option<SocketAddr>,
+    /// TLS over TCP (HTTPS, WebSocket) address [env: LUDUS_HTTPS, PORT] [default: 0.0.0.0:8443]
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub https: Option<SocketAddr>,
+    /// Plain HTTP for development, loopback only [env: LUDUS_HTTP] [default: 127.0.0.1:8080]
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Directory for the embedded database, event log, artifacts and dev certificates [env: LUDUS_DATA_DIR] [default: ./data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Number of shard threads [env: LUDUS_SHARDS] [default: available cores]
+    #[arg(long, global = true, value_name = "N")]
+    pub shards: Option<usize>,
+    /// Cores to pin shards to, e.g. 0-3 or 0,2,4-5 [env: LUDUS_CORES]
+    #[arg(long, global = true, value_name = "LIST")]
+    pub cores: Option<CoreList>,
+    /// Log line format [env: LUDUS_LOG_FORMAT] [default: human]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter: a level or EnvFilter directives like info,ludus=debug [env: RUST_LOG] [default: info]
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+impl GlobalArgs {
+    /// The flags as the top configuration layer.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            udp: self.udp,
+            https: self.https,
+            http: self.http,
+            data_dir: self.data_dir.clone(),
+            shards: self.shards,
+            cores: self.cores.clone(),
+            log_format: self.log_format,
+            log_level: self.log_level.clone(),
+        }
+    }
+
+    /// Loads the configuration from this process's file, environment and
+    /// these flags.
+    pub fn load_config(&self) -> Result<Config, ConfigError> {
+        Config::load(&Sources::from_process(
+            self.config.clone(),
+            self.overrides(),
+        )?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the game server (not built yet: exits with status 2).
+    ///
+    /// Loads the configuration and logs it (secrets redacted), then stops: the
+    /// reactor that serves QUIC/WebTransport and WebSocket lands with the
+    /// reactor work (shards, sockets, TLS). Until then this exits with status 2
+    /// instead of pretending to serve.
+    Serve,
+    /// Print the effective configuration as TOML, secrets redacted.
+    ///
+    /// Shows what `serve` would run with after defaults, the config file,
+    /// environment variables and flags are combined. The output is itself a
+    /// valid config file. A bad configuration is reported on stderr with
+    /// exit status 2.
+    Config,
+    /// Write a self-signed development certificate and print its hashes.
+    ///
+    /// Generates an ECDSA P-256 certificate valid at most 14 days for
+    /// localhost, 127.0.0.1 and ::1 (plus any --san), writes cert.pem and
+    /// key.pem (mode 0600) into <data_dir>/tls or --out, and prints the
+    /// SHA-256 of the certificate (for WebTransport serverCertificateHashes)
+    /// and the base64 SHA-256 of its public key (for Chromium's
+    /// --ignore-certificate-errors-spki-list).
+    Cert(CertArgs),
+    /// Load-test a server with bot players (not built yet).
+    ///
+    /// Will run N protocol-speaking bots that queue, play, chat and spectate,
+    /// and report latency histograms. The flags are final; the load tester
+    /// itself lands with the load-tester work. Exits with status 2 for now.
+    Bots(BotsArgs),
+    /// Apply database migrations (not built yet).
+    ///
+    /// Will apply the SQL migrations in migrations/ to DATABASE_URL or the
+    /// embedded store; lands with the storage services. Exits with status 2
+    /// for now.
+    Migrate,
+    /// Replay a recorded room (not built yet).
+    ///
+    /// Will re-run a room's match from its event history, tick by tick; lands
+    /// with match history. Exits with status 2 for now.
+    Replay {
+        /// Id of the room to replay.
+        #[arg(value_name = "ROOM")]
+        room: String,
+    },
+    /// Manage game artifacts and manifests (not built yet).
+    ///
+    /// Will list, publish and promote game builds per environment (S3 or the
+    /// local artifact directory); lands with the game registry work. Exits
+    /// with status 2 for now.
+    Games(GamesArgs),
+}
+
+/// Flags of `ludus cert`.
+#[derive(Debug, Args)]
+pub struct CertArgs {
+    /// Days of validity; browsers pin only certificates valid at most 14 days.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = devcert::VALIDITY_DAYS_MAX,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(devcert::VALIDITY_DAYS_MAX)),
+    )]
+    pub days: u32,
+    /// Output directory [default: <data_dir>/tls]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Extra subject alternative name (DNS name or IP); repeatable.
+    #[arg(long = "san", value_name = "NAME")]
+    pub san: Vec<String>,
+}
+
+/// Flags of `ludus bots`, as the load-tester work will use them.
+#[derive(Debug, Args)]
+pub struct BotsArgs {
+    /// Server to connect to.
+    #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:4433")]
+    pub server: String,
+    /// Transport: WebTransport or WebSocket.
+    #[arg(long, value_enum, default_value_t = BotTransport::Wt)]
+    pub transport: BotTransport,
+    /// Number of bot players.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub players: u32,
+    /// Game the bots queue for.
+    #[arg(long, value_enum, default_value_t = BotGame::Arena)]
+    pub game: BotGame,
+    /// How long to run, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub duration: u64,
+    /// Bots connected per second while ramping up.
+    #[arg(long, value_name = "PER_SEC", default_value_t = 50)]
+    pub ramp: u32,
+    /// SHA-256 of the server's certificate, hex (as printed by `ludus cert`).
+    #[arg(long, value_name = "HEX", value_parser = parse_sha256_hex)]
+    pub cert_hash: Option<String>,
+    /// Write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a latency plot to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Fail (exit 1) when more than this fraction of operations fail, 0..=1.
+    #[arg(long, value_name = "F", value_parser = parse_fraction)]
+    pub max_error_rate: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BotTransport {
+    /// WebTransport over QUIC.
+    Wt,
+    /// WebSocket over TLS.
+    Ws,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BotGame {
+    Tetris,
+    Arena,
+}
+
+/// Arguments of `ludus games`, kept free-form until its subcommands exist.
+#[derive(Debug, Args)]
+pub struct GamesArgs {
+    /// Reserved for subcommands such as list, publish and promote.
+    #[arg(value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+fn parse_sha256_hex(text: &str) -> Result<String, String> {
+    const SHA256_HEX_LEN: usize = 64;
+    let clean: String = text.chars().filter(|c| *c != ':').collect();
+    if clean.len() == SHA256_HEX_LEN && clean.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(clean.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "expected {SHA256_HEX_LEN} hex digits (colons allowed)"
+        ))
+    }
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(fraction) if (0.0..=1.0).contains(&fraction) => Ok(fraction),
+        _ => Err("expected a number from 0 to 1".to_owned()),
+    }
+}
+
+/// Parses this process's arguments and runs the subcommand. `main` returns
+/// its result.
+pub fn run() -> ExitCode {
+    // Usage errors exit here with status 2; --help and --version with 0.
+    execute(Cli::parse())
+}
+
+/// Runs an already parsed command line.
+pub fn execute(cli: Cli) -> ExitCode {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Serve => serve(global),
+        Command::Config => print_config(global),
+        Command::Cert(args) => cert(global, args),
+        Command::Bots(_) => not_yet(
+            "bots",
+            "run protocol-speaking bot players against a server and report latency histograms",
+        ),
+        Command::Migrate => not_yet(
+            "migrate",
+            "apply the SQL migrations to DATABASE_URL or the embedded store",
+        ),
+        Command::Replay { room } => not_yet(
+            "replay",
+            &format!("replay room {room:?} tick by tick from its match history"),
+        ),
+        Command::Games(_) => not_yet(
+            "games",
+            "list, publish and promote game artifacts per environment",
+        ),
+    }
+}
+
+fn serve(global: &GlobalArgs) -> ExitCode {
+    let config = match global.load_config() {
+        Ok(config) => config,
+        Err(error) => return fail(error, EXIT_USAGE),
+    };
+    if let Err(error) = logging::init(&config.log.level, config.log.format) {
+        eprintln!("ludus: logging is off: {error}");
+    }
+    tracing::info!("effective configuration:\n{config}");
+    eprintln!("{SERVE_NOT_BUILT}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn print_config(global: &GlobalArgs) -> ExitCode {
+    match global.load_config() {
+        Ok(config) => {
+            print!("{}", config.to_toml_redacted());
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(error, EXIT_USAGE),
+    }
+}
+
+fn cert(global: &GlobalArgs, args: &CertArgs) -> ExitCode {
+    let config = match global.load_config() {
+        Ok(config) => config,
+        Err(error) => return fail(error, EXIT_USAGE),
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("tls"));
+    let cert = match devcert::generate(&args.san, args.days) {
+        Ok(cert) => cert,
+        Err(error @ (DevCertError::Validity(_) | DevCertError::SubjectAltName { .. })) => {
+            return fail(error, EXIT_USAGE)
+        }
+        Err(error) => return fail(error, EXIT_RUNTIME_FAILURE),
+    };
+    match cert.write(&out) {
+        Ok(paths) => {
+            print_cert_summary(&cert, &paths, args);
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(error, EXIT_RUNTIME_FAILURE),
+    }
+}
+
+fn print_cert_summary(cert: &DevCert, paths: &CertPaths, args: &CertArgs) {
+    let names: Vec<&str> = devcert::DEFAULT_SUBJECT_ALT_NAMES
+        .iter()
+        .copied()
+        .chain(args.san.iter().map(String::as_str))
+        .collect();
+    println!(
+        "Wrote a self-signed ECDSA P-256 certificate for {}",
+        names.join(", ")
+    );
+    println!("  certificate: {}", paths.cert.display());
+    println!("  private key: {}", paths.key.display());
+    println!(
+        "  valid:       {} to {} ({} days)",
+        Utc(cert.not_before),
+        Utc(cert.not_after),
+        args.days
+    );
+    println!("SHA-256 of the certificate (WebTransport serverCertificateHashes):");
+    println!("  {}", cert.cert_sha256_hex());
+    println!("SHA-256 of the public key, base64 (Chromium --ignore-certificate-errors-spki-list):");
+    println!("  {}", cert.spki_sha256_base64());
+}
+
+/// A time printed to the second, in UTC.
+struct Utc(SystemTime);
+
+impl fmt::Display for Utc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let time = time::OffsetDateTime::from(self.0);
+        write!(
+            f,
+            "{} {:02}:{:02}:{:02} UTC",
+            time.date(),
+            time.hour(),
+            time.minute(),
+            time.second()
+        )
+    }
+}
+
+fn not_yet(command: &str, plan: &str) -> ExitCode {
+    eprintln!("ludus {command}: not yet: {plan}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn fail(error: impl fmt::Display, status: u8) -> ExitCode {
+    eprintln!("ludus: {error}");
+    ExitCode::from(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli =
+            Cli::try_parse_from(["ludus", "config", "--shards", "3", "--cores", "0-2"]).unwrap();
+        let overrides = cli.global.overrides();
+        assert_eq!(overrides.shards, Some(3));
+        assert_eq!(overrides.cores.unwrap().ids(), &[0, 1, 2]);
+    }
+
+    #[test]
+    fn bot_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "ludus",
+            "bots",
+            "--server",
+            "https://h:4433",
+            "--transport",
+            "ws",
+            "--players",
+            "5",
+            "--game",
+            "tetris",
+            "--duration",
+            "10",
+            "--ramp",
+            "2",
+            "--cert-hash",
+            &"ab".repeat(32),
+            "--json",
+            "out.json",
+            "--plot",
+            "out.svg",
+            "--max-error-rate",
+            "0.01",
+        ])
+        .unwrap();
+        let Command::Bots(bots) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(bots.transport, BotTransport::Ws);
+        assert_eq!(bots.game, BotGame::Tetris);
+        assert_eq!(bots.max_error_rate, Some(0.01));
+        assert!(Cli::try_parse_from(["ludus", "bots", "--max-error-rate", "2"]).is_err());
+        assert!(Cli::try_parse_from(["ludus", "bots", "--cert-hash", "abc"]).is_err());
+    }
+
+    #[test]
+    fn cert_days_are_bounded() {
+        assert!(Cli::try_parse_from(["ludus", "cert", "--days", "14"]).is_ok());
+        assert!(Cli::try_parse_from(["ludus", "cert", "--days", "15"]).is_err());
+        assert!(Cli::try_parse_from(["ludus", "cert", "--days", "0"]).is_err());
+    }
+}

@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod devcert;
 pub mod logging;
 pub mod proto;
 pub mod reactor;

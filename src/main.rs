@@ -1,1 +1,7 @@
-fn main() {}
+//! The `ludus` binary: everything lives in the library; see [`ludus::cli`].
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    ludus::cli::run()
+}
