@@ -78,3 +78,36 @@ fn protocol_document_catalog_is_current() {
     );
     check_file(&path, &expected);
 }
+
+/// The hex bytes of each code block in the "Worked examples" section: on
+/// every line, the tokens before the annotation (three or more spaces).
+fn worked_example_frames(document: &str) -> Vec<String> {
+    let section = document.split("## 6. Worked examples").nth(1).expect("worked examples section");
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        .map(|block| {
+            block
+                .lines()
+                .map(|line| line.split("   ").next().unwrap_or_default())
+                .flat_map(str::split_whitespace)
+                .filter(|token| token.len() == 2 && token.chars().all(|c| c.is_ascii_hexdigit()))
+                .collect::<String>()
+        })
+        .collect()
+}
+
+#[test]
+fn protocol_document_worked_examples_match_the_vectors() {
+    let document = fs::read_to_string(root().join("docs/PROTOCOL.md")).unwrap();
+    let examples = worked_example_frames(&document);
+    let vectors = schema::worked_examples();
+    let ids = ["example/hello", "example/input", "example/arena-state"];
+    assert_eq!(examples.len(), ids.len(), "one code block per worked example");
+    for (example, id) in examples.iter().zip(ids) {
+        let vector = vectors.iter().find(|vector| vector["id"] == id).unwrap();
+        assert_eq!(example, vector["frame"].as_str().unwrap(), "{id} in PROTOCOL.md");
+    }
+}

@@ -1,0 +1,58 @@
+# Ludus: the two commands are `make run` and `make test`.
+.PHONY: run test setup services build check unit js fuzz-smoke fuzz bench generated fmt lint clean
+
+CARGO ?= cargo
+FUZZ_SECONDS ?= 20
+
+## run: build and start `ludus serve` on its embedded defaults
+run:
+	$(CARGO) run --release --bin ludus -- serve
+
+## test: install what is missing, start services, run every test
+test: setup services check unit js fuzz-smoke
+	@echo "make test: all checks passed"
+
+setup:
+	@bash scripts/setup.sh
+
+services:
+	@bash scripts/services.sh
+
+build:
+	$(CARGO) build --release --bin ludus
+
+## check: formatting and lints, warnings are errors
+check:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --quiet -- -D warnings
+
+## unit: Rust unit, integration and property tests; benches run once as tests
+unit:
+	$(CARGO) test --all-targets
+	$(CARGO) test --doc
+
+## js: the JavaScript codec against the shared vectors
+js:
+	node --test web/proto/
+
+## fuzz-smoke: each fuzz target for FUZZ_SECONDS (needs nightly + cargo-fuzz)
+fuzz-smoke:
+	LUDUS_FUZZ_OPTIONAL=1 bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+## fuzz: longer fuzzing, 10 minutes per target
+fuzz:
+	bash scripts/fuzz.sh 600
+
+## bench: criterion benchmarks of the hot paths
+bench:
+	$(CARGO) bench --bench wire
+
+## generated: rewrite web/proto/schema.js, tests/vectors/ and the catalog in docs/PROTOCOL.md
+generated:
+	LUDUS_BLESS=1 $(CARGO) test --test wire_generated
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
