@@ -4,10 +4,12 @@
 //! - [`wire`]: the Ludus binary protocol (docs/PROTOCOL.md).
 //! - [`http1`]: HTTP/1.1 requests and responses, with limits.
 //! - [`websocket`]: RFC 6455 handshake and framing, with limits.
+//! - [`session`]: one client session: handshake, heartbeat, timeouts, errors.
 //! - [`h3`]: the HTTP/3 subset WebTransport needs: QUIC varints, frames,
 //!   QPACK with the static table only, capsules.
 
 pub mod h3;
+pub mod session;
 pub mod http1;
 pub mod websocket;
 pub mod wire;
