@@ -76,7 +76,7 @@ pub enum State {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
     /// The client said Hello with a version we share; call `accept` or `reject`.
-    Hello { hello: Hello, version: u16 },
+    Hello { hello: Box<Hello>, version: u16 },
     /// A message for the application (lobby, room, game, chat, ...).
     Message(Message),
     /// The session ended; `code` says why. Flush `poll_transmit`, then close
@@ -238,7 +238,7 @@ impl Session {
         self.capabilities = hello.capabilities & self.config.capabilities;
         self.state = State::Authenticating;
         self.events.push_back(SessionEvent::Hello {
-            hello,
+            hello: Box::new(hello),
             version: high,
         });
     }
