@@ -6,6 +6,7 @@ export const SCHEMA = {
   "limits": {
     "MAX_FRAME_LEN": 65536,
     "MAX_DATAGRAM_LEN": 1200,
+    "MAX_TYPE_CODE": 16383,
     "MAX_CORE_TYPE_CODE": 255,
     "MAX_NAME_LEN": 32,
     "MAX_TOKEN_LEN": 2048,

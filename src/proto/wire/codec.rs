@@ -79,15 +79,6 @@ impl<'a> Reader<'a> {
         Ok(value)
     }
 
-    /// A varint that must not exceed `max` (lengths, counts, type codes).
-    pub fn varint_max(&mut self, max: u64) -> Result<u64, DecodeError> {
-        let value = self.varint()?;
-        if value > max {
-            return Err(DecodeError::VarintRange { value, max });
-        }
-        Ok(value)
-    }
-
     /// A length prefix for a field of at most `max` bytes, checked against the
     /// limit and against the bytes present before anything is allocated.
     pub fn length(&mut self, max: usize) -> Result<usize, DecodeError> {

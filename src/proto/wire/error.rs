@@ -13,9 +13,6 @@ pub enum DecodeError {
     /// A varint longer than its minimal encoding, or longer than 10 bytes.
     #[error("overlong or non-minimal varint")]
     OverlongVarint,
-    /// A varint whose value does not fit the field it encodes.
-    #[error("varint value {value} out of range (max {max})")]
-    VarintRange { value: u64, max: u64 },
     /// A string or byte field longer than its limit.
     #[error("length {len} exceeds limit {max}")]
     TooLong { len: usize, max: usize },
@@ -67,7 +64,6 @@ impl DecodeError {
         match self {
             DecodeError::Truncated { .. } => "truncated",
             DecodeError::OverlongVarint => "overlong_varint",
-            DecodeError::VarintRange { .. } => "varint_range",
             DecodeError::TooLong { .. } => "too_long",
             DecodeError::TooManyItems { .. } => "too_many_items",
             DecodeError::InvalidUtf8 => "invalid_utf8",

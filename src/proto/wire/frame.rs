@@ -182,6 +182,10 @@ pub fn datagram_bodies(datagram: &Bytes) -> Result<DatagramBodies<'_>, DecodeErr
             max: MAX_DATAGRAM_LEN,
         });
     }
+    // A datagram carries at least one frame.
+    if datagram.is_empty() {
+        return Err(DecodeError::EmptyFrame);
+    }
     Ok(DatagramBodies {
         reader: Reader::new(datagram),
         failed: false,
@@ -354,6 +358,7 @@ mod tests {
 
     #[test]
     fn oversized_datagrams_and_trailing_bytes_are_rejected() {
+        assert!(matches!(datagram_bodies(&Bytes::new()), Err(DecodeError::EmptyFrame)));
         let big = Bytes::from(vec![1u8; MAX_DATAGRAM_LEN + 1]);
         assert!(matches!(
             datagram_bodies(&big),

@@ -8,7 +8,9 @@ use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 
 use super::error::ErrorCode;
-use super::frame::{encode_message_frame, MAX_CORE_TYPE_CODE, MAX_DATAGRAM_LEN, MAX_FRAME_LEN};
+use super::frame::{
+    encode_message_frame, MAX_CORE_TYPE_CODE, MAX_DATAGRAM_LEN, MAX_FRAME_LEN, MAX_TYPE_CODE,
+};
 use super::limits::*;
 use super::macros::fields_json;
 use super::messages::{enum_definitions, struct_definitions, Message, CATALOG};
@@ -27,6 +29,11 @@ pub fn limits() -> Vec<(&'static str, usize, &'static str)> {
             "MAX_DATAGRAM_LEN",
             MAX_DATAGRAM_LEN,
             "datagram payload, bytes",
+        ),
+        (
+            "MAX_TYPE_CODE",
+            usize::from(MAX_TYPE_CODE),
+            "last type code a sender may use",
         ),
         (
             "MAX_CORE_TYPE_CODE",
