@@ -73,6 +73,9 @@ pub enum State {
 }
 
 /// What the application must act on.
+// Messages stay inline: boxing them would allocate per received message on
+// the hot path; the queue is short and reused.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
     /// The client said Hello with a version we share; call `accept` or `reject`.
@@ -81,11 +84,7 @@ pub enum SessionEvent {
     Message(Message),
     /// The session ended; `code` says why. Flush `poll_transmit`, then close
     /// the transport.
-    Closed {
-        code: ErrorCode,
-        reason: String,
-        by_peer: bool,
-    },
+    Closed { code: ErrorCode, reason: String, by_peer: bool },
 }
 
 /// Who accepted the session, for the Welcome.
@@ -188,11 +187,9 @@ impl Session {
     fn dispatch(&mut self, message: Message, now: Now) {
         match (self.state, message) {
             (State::AwaitingHello, Message::Hello(hello)) => self.handle_hello(hello),
-            (_, Message::Hello(_)) => self.fail(
-                ErrorCode::UnexpectedMessage,
-                Hello::CODE,
-                "Hello was already received",
-            ),
+            (_, Message::Hello(_)) => {
+                self.fail(ErrorCode::UnexpectedMessage, Hello::CODE, "Hello was already received")
+            }
             (State::AwaitingHello | State::Authenticating, other) => {
                 let text = format!("{} before the session was established", other.name());
                 self.fail(ErrorCode::UnexpectedMessage, other.code(), &text)
@@ -237,10 +234,7 @@ impl Session {
         self.version = high;
         self.capabilities = hello.capabilities & self.config.capabilities;
         self.state = State::Authenticating;
-        self.events.push_back(SessionEvent::Hello {
-            hello: Box::new(hello),
-            version: high,
-        });
+        self.events.push_back(SessionEvent::Hello { hello: Box::new(hello), version: high });
     }
 
     fn push_event(&mut self, event: SessionEvent) {
@@ -252,11 +246,7 @@ impl Session {
 
     /// Accepts the session after `SessionEvent::Hello`: sends Welcome.
     pub fn accept(&mut self, acceptance: Acceptance) {
-        assert_eq!(
-            self.state,
-            State::Authenticating,
-            "accept without a pending Hello"
-        );
+        assert_eq!(self.state, State::Authenticating, "accept without a pending Hello");
         let welcome = Welcome {
             version: self.version,
             capabilities: self.capabilities,
@@ -283,10 +273,7 @@ impl Session {
     /// (and counts a drop) if the session is closed or the client is not
     /// reading fast enough.
     pub fn send<M: WireMessage>(&mut self, message: &M) -> bool {
-        debug_assert!(
-            M::DIRECTION != Direction::ClientToServer,
-            "server sending a client message"
-        );
+        debug_assert!(M::DIRECTION != Direction::ClientToServer, "server sending a client message");
         if self.state != State::Established || self.outbox.len() >= self.config.max_outbox_bytes {
             self.dropped += 1;
             return false;
@@ -324,20 +311,13 @@ impl Session {
         if self.state == State::Closed {
             return;
         }
-        let error = wire::Error {
-            code: code as u16,
-            in_reply_to,
-            text: truncated_text(text),
-        };
+        let error = wire::Error { code: code as u16, in_reply_to, text: truncated_text(text) };
         encode_frame(&error, &mut self.outbox);
         self.close(code, text);
     }
 
     fn send_bye(&mut self, code: ErrorCode, reason: &str) {
-        let bye = Bye {
-            code: code as u16,
-            reason: truncated_text(reason),
-        };
+        let bye = Bye { code: code as u16, reason: truncated_text(reason) };
         encode_frame(&bye, &mut self.outbox);
     }
 
@@ -420,10 +400,7 @@ mod tests {
     use crate::proto::wire::{FrameDecoder, Input, Ping, RoomReady};
 
     fn at(monotonic_ms: u64) -> Now {
-        Now {
-            monotonic_ms,
-            unix_us: monotonic_ms * 1_000 + 1_700_000_000_000_000,
-        }
+        Now { monotonic_ms, unix_us: monotonic_ms * 1_000 + 1_700_000_000_000_000 }
     }
 
     fn body<M: WireMessage>(message: M) -> Bytes {
@@ -463,10 +440,7 @@ mod tests {
     fn established() -> Session {
         let mut session = Session::new(SessionConfig::default(), 0);
         session.handle_frame(&body(hello()), at(1));
-        assert!(matches!(
-            session.poll_event(),
-            Some(SessionEvent::Hello { version: 1, .. })
-        ));
+        assert!(matches!(session.poll_event(), Some(SessionEvent::Hello { version: 1, .. })));
         session.accept(acceptance());
         session
     }
@@ -476,9 +450,7 @@ mod tests {
         let mut session = established();
         assert_eq!(session.state(), State::Established);
         let messages = sent(&mut session);
-        let Message::Welcome(welcome) = &messages[0] else {
-            panic!("{messages:?}")
-        };
+        let Message::Welcome(welcome) = &messages[0] else { panic!("{messages:?}") };
         assert_eq!(
             (welcome.version, welcome.capabilities, welcome.player_id),
             (1, wire::CAP_DATAGRAMS, 42)
@@ -497,21 +469,14 @@ mod tests {
             matches!(&messages[1], Message::Bye(bye) if bye.code == ErrorCode::UnexpectedMessage as u16)
         );
         assert_eq!(session.state(), State::Closed);
-        assert!(matches!(
-            session.poll_event(),
-            Some(SessionEvent::Closed { by_peer: false, .. })
-        ));
+        assert!(matches!(session.poll_event(), Some(SessionEvent::Closed { by_peer: false, .. })));
     }
 
     #[test]
     fn no_shared_version_is_refused() {
         let mut session = Session::new(SessionConfig::default(), 0);
         session.handle_frame(
-            &body(Hello {
-                min_version: 2,
-                max_version: 5,
-                ..Hello::default()
-            }),
+            &body(Hello { min_version: 2, max_version: 5, ..Hello::default() }),
             at(1),
         );
         let messages = sent(&mut session);
@@ -539,17 +504,8 @@ mod tests {
     #[test]
     fn only_datagram_messages_may_arrive_as_datagrams() {
         let mut session = established();
-        session.handle_datagram_frame(
-            &body(Input {
-                seq: 1,
-                ..Input::default()
-            }),
-            at(2),
-        );
-        assert!(matches!(
-            session.poll_event(),
-            Some(SessionEvent::Message(Message::Input(_)))
-        ));
+        session.handle_datagram_frame(&body(Input { seq: 1, ..Input::default() }), at(2));
+        assert!(matches!(session.poll_event(), Some(SessionEvent::Message(Message::Input(_)))));
         session.handle_datagram_frame(&body(RoomReady { ready: true }), at(3));
         assert_eq!(session.state(), State::Closed);
     }
@@ -579,13 +535,8 @@ mod tests {
         let mut session = established();
         let _ = sent(&mut session);
         session.handle_frame(&body(Ping { id: 1, sent_us: 5 }), at(20_000));
-        let Message::Pong(pong) = &sent(&mut session)[0] else {
-            panic!("Ping is answered")
-        };
-        assert_eq!(
-            (pong.id, pong.ping_sent_us, pong.received_us),
-            (1, 5, at(20_000).unix_us)
-        );
+        let Message::Pong(pong) = &sent(&mut session)[0] else { panic!("Ping is answered") };
+        assert_eq!((pong.id, pong.ping_sent_us, pong.received_us), (1, 5, at(20_000).unix_us));
         assert_eq!(session.timeout(), Some(50_000));
         session.handle_timeout(50_000);
         assert!(
@@ -597,13 +548,7 @@ mod tests {
     fn peer_bye_closes_without_answering() {
         let mut session = established();
         let _ = sent(&mut session);
-        session.handle_frame(
-            &body(Bye {
-                code: 0,
-                reason: Text::from_static("done"),
-            }),
-            at(2),
-        );
+        session.handle_frame(&body(Bye { code: 0, reason: Text::from_static("done") }), at(2));
         assert_eq!(
             session.poll_event(),
             Some(SessionEvent::Closed {
@@ -617,10 +562,7 @@ mod tests {
 
     #[test]
     fn a_client_that_stops_reading_loses_messages_not_memory() {
-        let config = SessionConfig {
-            max_outbox_bytes: 64,
-            ..SessionConfig::default()
-        };
+        let config = SessionConfig { max_outbox_bytes: 64, ..SessionConfig::default() };
         let mut session = Session::new(config, 0);
         session.handle_frame(&body(hello()), at(1));
         let _ = session.poll_event();

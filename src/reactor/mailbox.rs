@@ -44,9 +44,7 @@ pub struct MailboxSender<T> {
 
 impl<T> Clone for MailboxSender<T> {
     fn clone(&self) -> Self {
-        MailboxSender {
-            shared: Arc::clone(&self.shared),
-        }
+        MailboxSender { shared: Arc::clone(&self.shared) }
     }
 }
 
@@ -63,12 +61,7 @@ pub fn mailbox<T>(capacity: usize, doorbell: Box<dyn Doorbell>) -> (MailboxSende
         pending_wake: AtomicBool::new(false),
         doorbell,
     });
-    (
-        MailboxSender {
-            shared: Arc::clone(&shared),
-        },
-        Mailbox { shared },
-    )
+    (MailboxSender { shared: Arc::clone(&shared) }, Mailbox { shared })
 }
 
 impl<T> MailboxSender<T> {
@@ -143,11 +136,7 @@ mod tests {
         assert_eq!(mailbox.drain(100, |value| received.push(value)), 10);
         assert_eq!(received, (0..10).collect::<Vec<_>>());
         sender.send(99).unwrap();
-        assert_eq!(
-            bell.0.load(Ordering::SeqCst),
-            2,
-            "first mail after a drain rings again"
-        );
+        assert_eq!(bell.0.load(Ordering::SeqCst), 2, "first mail after a drain rings again");
     }
 
     #[test]
@@ -188,13 +177,10 @@ mod tests {
         while received.len() < 800 {
             mailbox.drain(64, |value| received.push(value));
         }
-        threads
-            .into_iter()
-            .for_each(|thread| thread.join().unwrap());
+        threads.into_iter().for_each(|thread| thread.join().unwrap());
         received.sort();
-        let mut expected: Vec<u32> = (0..4)
-            .flat_map(|t| (0..200).map(move |i| t * 1000 + i))
-            .collect();
+        let mut expected: Vec<u32> =
+            (0..4).flat_map(|t| (0..200).map(move |i| t * 1000 + i)).collect();
         expected.sort();
         assert_eq!(received, expected);
     }

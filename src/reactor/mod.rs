@@ -2,5 +2,12 @@
 //! mailboxes, and the QUIC and TLS drivers. Everything here runs on a shard
 //! thread and never blocks; work that would block is sent to `services`.
 
+pub mod host;
 pub mod mailbox;
+pub mod quic;
+pub mod shard;
+pub mod sys;
+pub mod tcp;
 pub mod timer;
+pub mod udp;
+pub mod web;

@@ -29,11 +29,7 @@ pub struct TimerKey {
 
 impl TimerKey {
     fn index(self) -> usize {
-        assert!(
-            usize::from(self.kind) < TIMER_KINDS,
-            "timer kind {} out of range",
-            self.kind
-        );
+        assert!(usize::from(self.kind) < TIMER_KINDS, "timer kind {} out of range", self.kind);
         self.owner as usize * TIMER_KINDS + usize::from(self.kind)
     }
 }

@@ -1,0 +1,129 @@
+//! What the transports hand to the rest of the server: sessions and HTTP
+//! requests. Both the WebTransport and the WebSocket driver call one
+//! [`Host`]; neither knows what a room or an account is.
+
+use std::net::SocketAddr;
+
+use crate::proto::session::{Acceptance, Now, Session};
+use crate::proto::wire::{ErrorCode, Hello, Message, Text};
+use crate::reactor::web::{self, ServerFacts, WebResponse};
+
+/// Which transport carries a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    WebTransport,
+    WebSocket,
+}
+
+/// A session's address on its shard: transport and connection slab index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionRef {
+    pub shard: u16,
+    pub transport: Transport,
+    pub connection: usize,
+}
+
+/// An HTTP request as both HTTP/1.1 and HTTP/3 present it.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    pub method: &'a str,
+    /// Path without the query.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+    pub peer: SocketAddr,
+}
+
+/// The server's side of every session and request on a shard.
+pub trait Host {
+    /// A client said Hello: accept it (who is it?) or refuse it.
+    fn hello(
+        &mut self,
+        session: SessionRef,
+        hello: &Hello,
+        now: Now,
+    ) -> Result<Acceptance, (ErrorCode, String)>;
+    /// A message from an established session; `reply` is that session.
+    fn message(&mut self, session: SessionRef, message: Message, reply: &mut Session, now: Now);
+    /// The session is gone.
+    fn closed(&mut self, session: SessionRef);
+    /// An HTTP request other than a session upgrade.
+    fn http(&mut self, request: &HttpRequest<'_>) -> WebResponse;
+}
+
+/// The host of a server without rooms yet: accepts everyone as a guest,
+/// answers the protocol's session messages, serves the web routes.
+pub struct GuestHost {
+    shard: u16,
+    next_player: u64,
+    facts: ServerFacts,
+    sessions: usize,
+}
+
+/// Guest player ids carry their shard in the top 16 bits, so ids issued by
+/// different shards never collide without coordination.
+const SHARD_ID_SHIFT: u32 = 48;
+
+impl GuestHost {
+    pub fn new(shard: u16, facts: ServerFacts) -> GuestHost {
+        GuestHost { shard, next_player: 1, facts, sessions: 0 }
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions
+    }
+
+    fn guest_name(player_id: u64, hello: &Hello) -> Text<{ crate::proto::wire::MAX_NAME_LEN }> {
+        match &hello.nickname {
+            Some(name) if !name.as_str().trim().is_empty() => name.clone(),
+            _ => Text::new(&format!("guest-{}", player_id & 0xffff_ffff)).expect("short"),
+        }
+    }
+}
+
+impl Host for GuestHost {
+    fn hello(
+        &mut self,
+        _session: SessionRef,
+        hello: &Hello,
+        now: Now,
+    ) -> Result<Acceptance, (ErrorCode, String)> {
+        if hello.access_token.is_some() {
+            // Accounts arrive with the services layer; until then a token
+            // cannot be checked, and an unchecked token must not be trusted.
+            return Err((
+                ErrorCode::InvalidToken,
+                "accounts are not enabled on this server".into(),
+            ));
+        }
+        let player_id = (u64::from(self.shard) << SHARD_ID_SHIFT) | self.next_player;
+        self.next_player += 1;
+        self.sessions += 1;
+        Ok(Acceptance {
+            session_id: player_id,
+            player_id,
+            nickname: Self::guest_name(player_id, hello),
+            resume_token: Text::default(),
+            resumed: false,
+            server_time_us: now.unix_us,
+        })
+    }
+
+    fn message(&mut self, _session: SessionRef, message: Message, reply: &mut Session, _now: Now) {
+        // Rooms, lobby and chat land with the simulation; say so precisely.
+        let error = crate::proto::wire::Error {
+            code: ErrorCode::UnexpectedMessage as u16,
+            in_reply_to: message.code(),
+            text: Text::new(&format!("{} is not served yet", message.name())).unwrap_or_default(),
+        };
+        reply.send(&error);
+    }
+
+    fn closed(&mut self, _session: SessionRef) {
+        self.sessions = self.sessions.saturating_sub(1);
+    }
+
+    fn http(&mut self, request: &HttpRequest<'_>) -> WebResponse {
+        web::route(request.method, request.path, &self.facts)
+    }
+}

@@ -1,0 +1,305 @@
+//! One shard: a thread, pinned to a core when asked, running its own mio
+//! `Poll` over its own sockets (bound with SO_REUSEPORT on the shared ports),
+//! connections, timer wheel and mailbox. Shards share nothing but their
+//! mailboxes.
+//!
+//! The loop, each turn: wait for readiness or the next timer; drain the
+//! mailbox, the UDP socket (until WouldBlock, in bounded batches) and the TCP
+//! sockets; fire due timers; let connections with work process and send;
+//! flush the UDP batch. mio is edge-triggered, so every readable source is
+//! drained to WouldBlock or remembered as still pending.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::host::Host;
+use super::mailbox::{Mailbox, MailboxSender};
+use super::quic::app::WtServer;
+use super::quic::endpoint::{QuicApp, QuicEndpoint, Routing};
+use super::tcp::TcpEndpoint;
+use super::udp::{Flush, UdpIo};
+use crate::proto::session::Now;
+
+pub const WAKER_TOKEN: Token = Token(0);
+pub const UDP_TOKEN: Token = Token(1);
+/// Tokens from here on belong to the TCP endpoint (listeners, connections).
+pub const TCP_TOKEN_BASE: usize = 16;
+/// Readiness events handled per poll.
+pub const EVENTS_CAPACITY: usize = 1_024;
+/// Mailbox messages handled per turn before the sockets get their turn.
+pub const MAILBOX_BATCH_MAX: usize = 1_024;
+/// recvmmsg batches per turn before timers and sends get their turn.
+pub const UDP_BATCHES_PER_TURN: usize = 16;
+/// Mailbox capacity per shard.
+pub const MAILBOX_CAPACITY: usize = 65_536;
+
+/// What shards and service threads send to a shard.
+#[derive(Debug)]
+pub enum ShardMessage {
+    /// A QUIC datagram that reached another shard's socket but belongs here.
+    Datagram { packet: Vec<u8>, from: SocketAddr },
+    /// Stop accepting, tell clients, close by the deadline (monotonic ms of
+    /// the receiving shard's clock is unknown to the sender, so it is a
+    /// duration from receipt).
+    Shutdown { grace: Duration },
+}
+
+/// The shard's clock: monotonic milliseconds since start, and a wall clock
+/// derived from it (so it never jumps while the process runs).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: Instant,
+    start_unix_us: u64,
+}
+
+impl Clock {
+    pub fn new() -> Clock {
+        let start_unix_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_micros() as u64);
+        Clock { start: Instant::now(), start_unix_us }
+    }
+
+    pub fn now(&self) -> Now {
+        let elapsed = self.start.elapsed();
+        Now {
+            monotonic_ms: elapsed.as_millis() as u64,
+            unix_us: self.start_unix_us + elapsed.as_micros() as u64,
+        }
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+/// Everything a shard thread owns.
+pub struct Shard<H: Host> {
+    pub id: u16,
+    poll: Poll,
+    mailbox: Mailbox<ShardMessage>,
+    peers: Arc<Vec<MailboxSender<ShardMessage>>>,
+    udp: UdpIo,
+    quic: QuicEndpoint<WtServer<H>>,
+    quic_app: WtServer<H>,
+    tcp: TcpEndpoint,
+    clock: Clock,
+    /// When draining: the monotonic deadline after which everything closes.
+    drain_deadline_ms: Option<u64>,
+    udp_readable_pending: bool,
+    udp_blocked: bool,
+}
+
+/// The pieces a shard is built from, made on the main thread.
+pub struct ShardParts<H: Host> {
+    pub id: u16,
+    pub poll: Poll,
+    pub mailbox: Mailbox<ShardMessage>,
+    pub peers: Arc<Vec<MailboxSender<ShardMessage>>>,
+    pub udp: UdpIo,
+    pub quic: QuicEndpoint<WtServer<H>>,
+    pub quic_app: WtServer<H>,
+    pub tcp: TcpEndpoint,
+    pub clock: Clock,
+}
+
+/// A shard's poll and the waker that rings its mailbox.
+pub fn poll_and_waker() -> io::Result<(Poll, Arc<Waker>)> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
+    Ok((poll, waker))
+}
+
+impl<H: Host> Shard<H> {
+    pub fn new(mut parts: ShardParts<H>) -> io::Result<Shard<H>> {
+        parts.poll.registry().register(
+            &mut parts.udp,
+            UDP_TOKEN,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        parts.tcp.register(parts.poll.registry())?;
+        Ok(Shard {
+            id: parts.id,
+            poll: parts.poll,
+            mailbox: parts.mailbox,
+            peers: parts.peers,
+            udp: parts.udp,
+            quic: parts.quic,
+            quic_app: parts.quic_app,
+            tcp: parts.tcp,
+            clock: parts.clock,
+            drain_deadline_ms: None,
+            udp_readable_pending: true,
+            udp_blocked: false,
+        })
+    }
+
+    /// Runs until drained after a Shutdown message.
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(error) = self.poll.poll(&mut events, timeout) {
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(error);
+            }
+            let now = self.clock.now();
+            for event in events.iter() {
+                self.dispatch(event, now);
+            }
+            if self.udp_readable_pending {
+                self.read_udp(now);
+            }
+            self.fire_timers(now);
+            self.drive(now);
+            if self.finished(now) {
+                return Ok(());
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if self.udp_readable_pending || !self.mailbox.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let now = self.clock.now();
+        let drain =
+            self.drain_deadline_ms.map(|deadline| deadline.saturating_sub(now.monotonic_ms));
+        [self.quic.timeout_ms(now), self.tcp.timeout_ms(now), drain]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(Duration::from_millis)
+    }
+
+    fn dispatch(&mut self, event: &mio::event::Event, now: Now) {
+        match event.token() {
+            WAKER_TOKEN => self.read_mailbox(now),
+            UDP_TOKEN => {
+                if event.is_writable() {
+                    self.udp_blocked = false;
+                }
+                if event.is_readable() {
+                    self.udp_readable_pending = true;
+                }
+            }
+            token => self.tcp.handle_event(
+                self.poll.registry(),
+                token,
+                event,
+                &mut self.quic_app.host,
+                now,
+            ),
+        }
+    }
+
+    fn read_mailbox(&mut self, now: Now) {
+        let Shard { mailbox, quic, quic_app, .. } = self;
+        let mut shutdown = None;
+        mailbox.drain(MAILBOX_BATCH_MAX, |message| match message {
+            ShardMessage::Datagram { mut packet, from } => {
+                // Routed here by its connection ID: never forwarded again.
+                let _ = quic.handle_datagram(&mut packet, from, now, quic_app);
+            }
+            ShardMessage::Shutdown { grace } => shutdown = Some(grace),
+        });
+        if let Some(grace) = shutdown {
+            self.begin_drain(grace, now);
+        }
+    }
+
+    /// Reads UDP in bounded batches; leaves `udp_readable_pending` set if the
+    /// socket was not drained, so the next poll does not sleep.
+    fn read_udp(&mut self, now: Now) {
+        let Shard { udp, quic, quic_app, peers, id, .. } = self;
+        for _ in 0..UDP_BATCHES_PER_TURN {
+            let received = udp.recv_batch(|packet, from| {
+                if let Routing::Forward(shard) = quic.handle_datagram(packet, from, now, quic_app) {
+                    forward(peers, *id, shard, packet, from);
+                }
+            });
+            match received {
+                Ok(0) => {
+                    self.udp_readable_pending = false;
+                    return;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(shard = self.id, %error, "UDP receive failed");
+                    self.udp_readable_pending = false;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn fire_timers(&mut self, now: Now) {
+        self.quic.handle_timers(now);
+        self.tcp.handle_timers(&mut self.quic_app.host, now);
+    }
+
+    fn drive(&mut self, now: Now) {
+        self.tcp.drive(self.poll.registry(), &mut self.quic_app.host, now);
+        if self.udp_blocked {
+            return;
+        }
+        let flush = self.quic.drive(&mut self.udp, &mut self.quic_app, now);
+        self.udp_blocked = flush == Flush::Blocked;
+    }
+
+    fn begin_drain(&mut self, grace: Duration, now: Now) {
+        if self.drain_deadline_ms.is_some() {
+            return;
+        }
+        tracing::info!(shard = self.id, grace_ms = grace.as_millis() as u64, "draining");
+        self.drain_deadline_ms = Some(now.monotonic_ms + grace.as_millis() as u64);
+        self.quic.stop_accepting();
+        self.tcp.begin_drain(self.poll.registry());
+        self.quic_app.begin_drain();
+        self.quic.mark_all_dirty();
+    }
+
+    fn finished(&mut self, now: Now) -> bool {
+        let Some(deadline) = self.drain_deadline_ms else { return false };
+        let idle = self.quic.connection_count() == 0 && self.tcp.connection_count() == 0;
+        if idle {
+            return true;
+        }
+        if now.monotonic_ms >= deadline {
+            tracing::info!(
+                shard = self.id,
+                quic = self.quic.connection_count(),
+                tcp = self.tcp.connection_count(),
+                "drain deadline: closing the rest"
+            );
+            self.quic.close_all(0, b"server shutting down");
+            self.tcp.close_all(self.poll.registry(), &mut self.quic_app.host);
+            self.drive(now);
+            let _ = self.udp.flush();
+            return true;
+        }
+        false
+    }
+}
+
+/// Sends a datagram to the shard its connection ID names.
+fn forward(
+    peers: &[MailboxSender<ShardMessage>],
+    from_shard: u16,
+    shard: u16,
+    packet: &[u8],
+    from: SocketAddr,
+) {
+    let Some(peer) = peers.get(usize::from(shard)) else { return };
+    if peer.send(ShardMessage::Datagram { packet: packet.to_vec(), from }).is_err() {
+        tracing::debug!(from_shard, shard, "forward dropped: mailbox full");
+    }
+}
