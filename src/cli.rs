@@ -27,10 +27,6 @@ pub const EXIT_RUNTIME_FAILURE: u8 = 1;
 /// own usage errors exit with the same status.
 pub const EXIT_USAGE: u8 = 2;
 
-/// What `ludus serve` says until the reactor exists, rather than pretending
-/// to serve.
-pub const SERVE_NOT_BUILT: &str = "ludus serve: the reactor (QUIC/WebTransport/WebSocket) is not built yet; see README 'What works today'";
-
 /// Ludus: a multiplayer game server in one binary.
 #[derive(Debug, Parser)]
 #[command(
@@ -101,21 +97,20 @@ impl GlobalArgs {
     /// Loads the configuration from this process's file, environment and
     /// these flags.
     pub fn load_config(&self) -> Result<Config, ConfigError> {
-        Config::load(&Sources::from_process(
-            self.config.clone(),
-            self.overrides(),
-        )?)
+        Config::load(&Sources::from_process(self.config.clone(), self.overrides())?)
     }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the game server (not built yet: exits with status 2).
+    /// Run the game server.
     ///
-    /// Loads the configuration and logs it (secrets redacted), then stops: the
-    /// reactor that serves QUIC/WebTransport and WebSocket lands with the
-    /// reactor work (shards, sockets, TLS). Until then this exits with status 2
-    /// instead of pretending to serve.
+    /// Starts one shard per configured core, each serving QUIC (HTTP/3 and
+    /// WebTransport at /wt) on the UDP address and HTTPS/WebSocket (/ws) on
+    /// the TLS and plain-HTTP addresses. Without [tls] PEM files it writes a
+    /// 14-day development certificate to <data_dir>/tls and prints its
+    /// SHA-256 hash. SIGINT/SIGTERM drain gracefully within
+    /// serve.shutdown_grace_ms; a second signal exits at once.
     Serve,
     /// Print the effective configuration as TOML, secrets redacted.
     ///
@@ -244,9 +239,7 @@ fn parse_sha256_hex(text: &str) -> Result<String, String> {
     if clean.len() == SHA256_HEX_LEN && clean.chars().all(|c| c.is_ascii_hexdigit()) {
         Ok(clean.to_ascii_lowercase())
     } else {
-        Err(format!(
-            "expected {SHA256_HEX_LEN} hex digits (colons allowed)"
-        ))
+        Err(format!("expected {SHA256_HEX_LEN} hex digits (colons allowed)"))
     }
 }
 
@@ -275,18 +268,15 @@ pub fn execute(cli: Cli) -> ExitCode {
             "bots",
             "run protocol-speaking bot players against a server and report latency histograms",
         ),
-        Command::Migrate => not_yet(
-            "migrate",
-            "apply the SQL migrations to DATABASE_URL or the embedded store",
-        ),
-        Command::Replay { room } => not_yet(
-            "replay",
-            &format!("replay room {room:?} tick by tick from its match history"),
-        ),
-        Command::Games(_) => not_yet(
-            "games",
-            "list, publish and promote game artifacts per environment",
-        ),
+        Command::Migrate => {
+            not_yet("migrate", "apply the SQL migrations to DATABASE_URL or the embedded store")
+        }
+        Command::Replay { room } => {
+            not_yet("replay", &format!("replay room {room:?} tick by tick from its match history"))
+        }
+        Command::Games(_) => {
+            not_yet("games", "list, publish and promote game artifacts per environment")
+        }
     }
 }
 
@@ -299,8 +289,14 @@ fn serve(global: &GlobalArgs) -> ExitCode {
         eprintln!("ludus: logging is off: {error}");
     }
     tracing::info!("effective configuration:\n{config}");
-    eprintln!("{SERVE_NOT_BUILT}");
-    ExitCode::from(EXIT_USAGE)
+    match crate::reactor::server::serve(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "ludus serve failed");
+            eprintln!("ludus serve: {error}");
+            ExitCode::from(EXIT_RUNTIME_FAILURE)
+        }
+    }
 }
 
 fn print_config(global: &GlobalArgs) -> ExitCode {
@@ -318,10 +314,7 @@ fn cert(global: &GlobalArgs, args: &CertArgs) -> ExitCode {
         Ok(config) => config,
         Err(error) => return fail(error, EXIT_USAGE),
     };
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("tls"));
+    let out = args.out.clone().unwrap_or_else(|| config.data_dir.join("tls"));
     let cert = match devcert::generate(&args.san, args.days) {
         Ok(cert) => cert,
         Err(error @ (DevCertError::Validity(_) | DevCertError::SubjectAltName { .. })) => {
@@ -344,10 +337,7 @@ fn print_cert_summary(cert: &DevCert, paths: &CertPaths, args: &CertArgs) {
         .copied()
         .chain(args.san.iter().map(String::as_str))
         .collect();
-    println!(
-        "Wrote a self-signed ECDSA P-256 certificate for {}",
-        names.join(", ")
-    );
+    println!("Wrote a self-signed ECDSA P-256 certificate for {}", names.join(", "));
     println!("  certificate: {}", paths.cert.display());
     println!("  private key: {}", paths.key.display());
     println!(

@@ -94,6 +94,8 @@ pub struct Config {
     pub log: Log,
     /// TLS certificate for production.
     pub tls: Tls,
+    /// The game server's own limits and policies.
+    pub serve: Serve,
 }
 
 /// `[listen]`: the sockets the shards bind (each shard with SO_REUSEPORT).
@@ -168,6 +170,40 @@ pub struct Log {
     pub format: LogFormat,
 }
 
+/// `[serve]`: limits and policies of `ludus serve`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Serve {
+    /// How long a shutdown (SIGINT/SIGTERM) waits for sessions and rooms
+    /// to finish before closing what is left, milliseconds.
+    pub shutdown_grace_ms: u64,
+    /// Validate client addresses with a stateless retry before accepting a
+    /// QUIC connection (one extra round trip; protects against spoofing).
+    pub quic_retry: bool,
+    /// QUIC connections one shard holds.
+    pub max_quic_connections: usize,
+    /// TCP connections one shard holds.
+    pub max_tcp_connections: usize,
+    /// TCP connections one client address may hold on one shard.
+    pub max_tcp_connections_per_ip: usize,
+    /// Origins allowed to open WebTransport sessions. Empty: any
+    /// http(s)://localhost:* or http(s)://127.0.0.1:* origin, for development.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for Serve {
+    fn default() -> Self {
+        Serve {
+            shutdown_grace_ms: 10_000,
+            quic_retry: true,
+            max_quic_connections: 20_000,
+            max_tcp_connections: 20_000,
+            max_tcp_connections_per_ip: 4_096,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
 /// `[tls]`: PEM files for production. Unset: a dev certificate is used.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -216,10 +252,7 @@ impl Default for S3 {
 
 impl Default for Log {
     fn default() -> Self {
-        Log {
-            level: DEFAULT_LOG_LEVEL.to_owned(),
-            format: LogFormat::Human,
-        }
+        Log { level: DEFAULT_LOG_LEVEL.to_owned(), format: LogFormat::Human }
     }
 }
 
@@ -321,9 +354,7 @@ impl Sources {
         let mut env = BTreeMap::new();
         for &name in ENV_VARS {
             if let Some(value) = std::env::var_os(name) {
-                let value = value
-                    .into_string()
-                    .map_err(|_| ConfigError::NotUnicode { name })?;
+                let value = value.into_string().map_err(|_| ConfigError::NotUnicode { name })?;
                 env.insert(name.to_owned(), value);
             }
         }
@@ -387,6 +418,7 @@ struct Draft {
     services: Services,
     log: Log,
     tls: Tls,
+    serve: Serve,
 }
 
 #[derive(Default, Deserialize)]
@@ -405,6 +437,7 @@ impl Default for Draft {
             services: Services::default(),
             log: Log::default(),
             tls: Tls::default(),
+            serve: Serve::default(),
         }
     }
 }
@@ -421,12 +454,7 @@ impl Draft {
             Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Draft::default());
             }
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })
-            }
+            Err(source) => return Err(ConfigError::Read { path: path.clone(), source }),
         };
         Draft::parse(path, &text)
     }
@@ -543,9 +571,7 @@ impl Draft {
     /// Resolves what depends on more than one layer and checks the whole.
     fn finish(self) -> Result<Config, ConfigError> {
         if !self.listen.allow_public_http && !self.listen.http.ip().is_loopback() {
-            return Err(ConfigError::PublicHttp {
-                addr: self.listen.http,
-            });
+            return Err(ConfigError::PublicHttp { addr: self.listen.http });
         }
         match (&self.tls.cert_path, &self.tls.key_path) {
             (Some(_), None) => return Err(ConfigError::TlsHalfSet { given: "cert_path" }),
@@ -559,6 +585,7 @@ impl Draft {
             services: self.services,
             log: self.log,
             tls: self.tls,
+            serve: self.serve,
         })
     }
 }
@@ -566,10 +593,7 @@ impl Draft {
 fn resolve_shards(draft: ShardsDraft) -> Result<Shards, ConfigError> {
     let count = match (draft.count, &draft.cores) {
         (Some(count), Some(cores)) if count != cores.len() => {
-            return Err(ConfigError::ShardsMismatch {
-                count,
-                cores: cores.clone(),
-            })
+            return Err(ConfigError::ShardsMismatch { count, cores: cores.clone() })
         }
         (Some(count), _) => count,
         (None, Some(cores)) => cores.len(),
@@ -579,18 +603,12 @@ fn resolve_shards(draft: ShardsDraft) -> Result<Shards, ConfigError> {
         let reason = format!("need 1..={SHARDS_MAX} shards");
         return Err(ConfigError::invalid("shards.count", count, reason));
     }
-    Ok(Shards {
-        count,
-        cores: draft.cores,
-    })
+    Ok(Shards { count, cores: draft.cores })
 }
 
 /// One shard per core the process may use; 1 when the OS will not say.
 fn available_cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|cores| cores.get())
-        .unwrap_or(1)
-        .min(SHARDS_MAX)
+    std::thread::available_parallelism().map(|cores| cores.get()).unwrap_or(1).min(SHARDS_MAX)
 }
 
 fn check_log_filter(name: &str, filter: &str) -> Result<(), ConfigError> {
@@ -602,10 +620,7 @@ struct Env<'a>(&'a BTreeMap<String, String>);
 
 impl Env<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|value| !value.is_empty())
+        self.0.get(name).map(String::as_str).filter(|value| !value.is_empty())
     }
 
     fn parse<T>(&self, name: &str) -> Result<Option<T>, ConfigError>
@@ -616,10 +631,7 @@ impl Env<'_> {
         let Some(text) = self.get(name) else {
             return Ok(None);
         };
-        text.trim()
-            .parse()
-            .map(Some)
-            .map_err(|error| ConfigError::invalid(name, text, error))
+        text.trim().parse().map(Some).map_err(|error| ConfigError::invalid(name, text, error))
     }
 }
 
@@ -697,10 +709,7 @@ impl Serialize for SecretUrl {
 
 /// Redacts each URL of a comma-separated list (NATS takes several servers).
 fn redact_url_list(urls: &str) -> String {
-    urls.split(',')
-        .map(redact_url)
-        .collect::<Vec<_>>()
-        .join(",")
+    urls.split(',').map(redact_url).collect::<Vec<_>>().join(",")
 }
 
 /// `scheme://user:pass@host/db?password=x` -> `scheme://user:***@host/db?password=***`.
@@ -800,10 +809,8 @@ impl FromStr for CoreList {
 /// before any expansion, so `"0-99999999999"` costs nothing.
 fn parse_core_range(item: &str) -> Result<(usize, usize), CoreListError> {
     let parse_id = |text: &str| -> Result<usize, CoreListError> {
-        let id: usize = text
-            .trim()
-            .parse()
-            .map_err(|_| CoreListError::NotANumber(item.to_owned()))?;
+        let id: usize =
+            text.trim().parse().map_err(|_| CoreListError::NotANumber(item.to_owned()))?;
         if id >= SHARDS_MAX {
             return Err(CoreListError::OutOfRange(id));
         }
@@ -829,11 +836,8 @@ impl fmt::Display for CoreList {
         let mut rest = self.0.as_slice();
         let mut separator = "";
         while let Some(&start) = rest.first() {
-            let run = rest
-                .iter()
-                .enumerate()
-                .take_while(|&(offset, &id)| id == start + offset)
-                .count();
+            let run =
+                rest.iter().enumerate().take_while(|&(offset, &id)| id == start + offset).count();
             match run {
                 1 => write!(f, "{separator}{start}")?,
                 _ => write!(f, "{separator}{start}-{}", start + run - 1)?,
@@ -879,14 +883,8 @@ mod tests {
             }
             None => FileSource::None,
         };
-        let env = env
-            .iter()
-            .map(|&(name, value)| (name.to_owned(), value.to_owned()))
-            .collect();
-        Fixture {
-            sources: Sources { file, env, flags },
-            _dir: dir,
-        }
+        let env = env.iter().map(|&(name, value)| (name.to_owned(), value.to_owned())).collect();
+        Fixture { sources: Sources { file, env, flags }, _dir: dir }
     }
 
     fn load(
@@ -923,15 +921,9 @@ mod tests {
     fn missing_default_file_is_fine_but_missing_explicit_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("absent.toml");
-        let optional = Sources {
-            file: FileSource::IfExists(path.clone()),
-            ..Sources::default()
-        };
+        let optional = Sources { file: FileSource::IfExists(path.clone()), ..Sources::default() };
         assert!(Config::load(&optional).is_ok());
-        let required = Sources {
-            file: FileSource::Required(path),
-            ..Sources::default()
-        };
+        let required = Sources { file: FileSource::Required(path), ..Sources::default() };
         let error = Config::load(&required).unwrap_err();
         assert!(matches!(error, ConfigError::Read { .. }), "{error}");
         assert!(error.to_string().contains("absent.toml"), "{error}");
@@ -998,51 +990,29 @@ mod tests {
         assert_eq!(config.listen.udp, addr("10.0.0.3:1002"));
         assert_eq!(config.shards.count, 1);
         assert_eq!(config.log.level, "error");
-        assert_eq!(
-            config.log.format,
-            LogFormat::Json,
-            "untouched by env and flags"
-        );
+        assert_eq!(config.log.format, LogFormat::Json, "untouched by env and flags");
     }
 
     #[test]
     fn port_sets_only_the_https_port() {
-        let config = load(
-            Some(LAYERED_FILE),
-            &[("PORT", "9999")],
-            Overrides::default(),
-        )
-        .unwrap();
+        let config = load(Some(LAYERED_FILE), &[("PORT", "9999")], Overrides::default()).unwrap();
         assert_eq!(config.listen.https, addr("10.0.0.1:9999"));
         assert_eq!(config.listen.udp, addr("10.0.0.1:1000"));
         assert_eq!(config.listen.http, addr("127.0.0.1:8080"));
         let both = [("PORT", "9999"), ("LUDUS_HTTPS", "10.9.9.9:443")];
         let config = load(None, &both, Overrides::default()).unwrap();
-        assert_eq!(
-            config.listen.https,
-            addr("10.9.9.9:443"),
-            "the specific variable wins"
-        );
+        assert_eq!(config.listen.https, addr("10.9.9.9:443"), "the specific variable wins");
     }
 
     #[test]
     fn games_env_falls_back_to_node_env() {
         let games_env = |env: &[(&str, &str)]| {
-            load(None, env, Overrides::default())
-                .unwrap()
-                .services
-                .games_env
+            load(None, env, Overrides::default()).unwrap().services.games_env
         };
         assert_eq!(games_env(&[]), "development");
         assert_eq!(games_env(&[("NODE_ENV", "production")]), "production");
-        assert_eq!(
-            games_env(&[("GAMES_ENV", "staging"), ("NODE_ENV", "production")]),
-            "staging"
-        );
-        assert_eq!(
-            games_env(&[("GAMES_ENV", ""), ("NODE_ENV", "production")]),
-            "production"
-        );
+        assert_eq!(games_env(&[("GAMES_ENV", "staging"), ("NODE_ENV", "production")]), "staging");
+        assert_eq!(games_env(&[("GAMES_ENV", ""), ("NODE_ENV", "production")]), "production");
     }
 
     #[test]
@@ -1059,16 +1029,10 @@ mod tests {
             ("S3_SECRET_KEY", "secret"),
         ];
         let services = load(None, &env, Overrides::default()).unwrap().services;
-        assert_eq!(
-            services.database_url.unwrap().expose(),
-            "postgres://db/ludus"
-        );
+        assert_eq!(services.database_url.unwrap().expose(), "postgres://db/ludus");
         assert_eq!(services.nats_url.unwrap().expose(), "nats://nats:4222");
         assert_eq!(services.jwt_secret.unwrap().expose(), "jwt");
-        assert_eq!(
-            services.game_registry_url.as_deref(),
-            Some("https://registry")
-        );
+        assert_eq!(services.game_registry_url.as_deref(), Some("https://registry"));
         assert_eq!(services.s3.endpoint.as_deref(), Some("http://minio:9000"));
         assert_eq!(services.s3.bucket.as_deref(), Some("games"));
         assert_eq!(services.s3.region, "eu-west-1");
@@ -1094,11 +1058,7 @@ mod tests {
     #[test]
     fn bad_values_name_the_source_and_the_value() {
         // (environment, name the error must give, value it must quote)
-        type Case = (
-            &'static [(&'static str, &'static str)],
-            &'static str,
-            &'static str,
-        );
+        type Case = (&'static [(&'static str, &'static str)], &'static str, &'static str);
         let cases: &[Case] = &[
             (&[("LUDUS_UDP", "nowhere")], "LUDUS_UDP", "nowhere"),
             (&[("PORT", "99999")], "PORT", "99999"),
@@ -1109,25 +1069,13 @@ mod tests {
             (&[("LUDUS_SHARDS", "0")], "shards.count", "0"),
         ];
         for &(env, name, value) in cases {
-            let message = load(None, env, Overrides::default())
-                .unwrap_err()
-                .to_string();
-            assert!(
-                message.contains(name) && message.contains(value),
-                "{message}"
-            );
+            let message = load(None, env, Overrides::default()).unwrap_err().to_string();
+            assert!(message.contains(name) && message.contains(value), "{message}");
         }
-        let message = load(
-            Some("[listen]\nudp = \"nowhere\"\n"),
-            &[],
-            Overrides::default(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            message.contains("udp") && message.contains("nowhere"),
-            "{message}"
-        );
+        let message = load(Some("[listen]\nudp = \"nowhere\"\n"), &[], Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("udp") && message.contains("nowhere"), "{message}");
     }
 
     #[test]
@@ -1137,20 +1085,14 @@ mod tests {
         assert_eq!(ids("0,2"), Ok(vec![0, 2]));
         assert_eq!(ids("0-1,4"), Ok(vec![0, 1, 4]));
         assert_eq!(ids(" 4, 0-1 "), Ok(vec![4, 0, 1]), "order is shard order");
-        assert_eq!(
-            ids("3-1"),
-            Err(CoreListError::Backwards { start: 3, end: 1 })
-        );
+        assert_eq!(ids("3-1"), Err(CoreListError::Backwards { start: 3, end: 1 }));
         assert_eq!(ids("a"), Err(CoreListError::NotANumber("a".to_owned())));
         assert_eq!(ids("0,0"), Err(CoreListError::Duplicate(0)));
         assert_eq!(ids("0-2,1"), Err(CoreListError::Duplicate(1)));
         assert_eq!(ids(""), Err(CoreListError::Empty));
         assert_eq!(ids("0,,1"), Err(CoreListError::NotANumber(String::new())));
         assert_eq!(ids("1024"), Err(CoreListError::OutOfRange(1024)));
-        assert_eq!(
-            ids("0-99999999999"),
-            Err(CoreListError::OutOfRange(99999999999))
-        );
+        assert_eq!(ids("0-99999999999"), Err(CoreListError::OutOfRange(99999999999)));
     }
 
     #[test]
@@ -1165,59 +1107,31 @@ mod tests {
     fn core_list_decides_shard_count_unless_count_disagrees() {
         let config = load(None, &[("LUDUS_CORES", "0-1,4")], Overrides::default()).unwrap();
         assert_eq!(config.shards.count, 3);
-        let matching = load(
-            Some("[shards]\ncount = 3\ncores = \"0-2\"\n"),
-            &[],
-            Overrides::default(),
-        );
+        let matching =
+            load(Some("[shards]\ncount = 3\ncores = \"0-2\"\n"), &[], Overrides::default());
         assert_eq!(matching.unwrap().shards.count, 3);
-        let error = load(
-            Some("[shards]\ncount = 2\ncores = \"0-2\"\n"),
-            &[],
-            Overrides::default(),
-        );
-        assert!(matches!(
-            error,
-            Err(ConfigError::ShardsMismatch { count: 2, .. })
-        ));
+        let error = load(Some("[shards]\ncount = 2\ncores = \"0-2\"\n"), &[], Overrides::default());
+        assert!(matches!(error, Err(ConfigError::ShardsMismatch { count: 2, .. })));
     }
 
     #[test]
     fn public_http_is_rejected_unless_allowed() {
-        let error = load(
-            None,
-            &[("LUDUS_HTTP", "0.0.0.0:8080")],
-            Overrides::default(),
-        )
-        .unwrap_err();
+        let error =
+            load(None, &[("LUDUS_HTTP", "0.0.0.0:8080")], Overrides::default()).unwrap_err();
         assert!(matches!(error, ConfigError::PublicHttp { .. }));
         assert!(error.to_string().contains("allow_public_http"), "{error}");
         let allowed = "[listen]\nallow_public_http = true\n";
-        let config = load(
-            Some(allowed),
-            &[("LUDUS_HTTP", "0.0.0.0:8080")],
-            Overrides::default(),
-        )
-        .unwrap();
+        let config =
+            load(Some(allowed), &[("LUDUS_HTTP", "0.0.0.0:8080")], Overrides::default()).unwrap();
         assert_eq!(config.listen.http, addr("0.0.0.0:8080"));
-        let loopback_v6 = Overrides {
-            http: Some(addr("[::1]:8080")),
-            ..Overrides::default()
-        };
+        let loopback_v6 = Overrides { http: Some(addr("[::1]:8080")), ..Overrides::default() };
         assert!(load(None, &[], loopback_v6).is_ok());
     }
 
     #[test]
     fn tls_paths_come_in_pairs() {
-        let half = load(
-            Some("[tls]\ncert_path = \"cert.pem\"\n"),
-            &[],
-            Overrides::default(),
-        );
-        assert!(matches!(
-            half,
-            Err(ConfigError::TlsHalfSet { given: "cert_path" })
-        ));
+        let half = load(Some("[tls]\ncert_path = \"cert.pem\"\n"), &[], Overrides::default());
+        assert!(matches!(half, Err(ConfigError::TlsHalfSet { given: "cert_path" })));
         let both = "[tls]\ncert_path = \"cert.pem\"\nkey_path = \"key.pem\"\n";
         assert!(load(Some(both), &[], Overrides::default()).is_ok());
     }
@@ -1228,14 +1142,8 @@ mod tests {
             ("JWT_SECRET", "jwt-hunter2"),
             ("S3_ACCESS_KEY", "AKIAEXAMPLE"),
             ("S3_SECRET_KEY", "s3-hunter2"),
-            (
-                "DATABASE_URL",
-                "postgres://ludus:db-hunter2@db:5432/ludus?sslmode=require",
-            ),
-            (
-                "NATS_URL",
-                "nats://nats-hunter2@a:4222,nats://user:pw-hunter2@b:4222",
-            ),
+            ("DATABASE_URL", "postgres://ludus:db-hunter2@db:5432/ludus?sslmode=require"),
+            ("NATS_URL", "nats://nats-hunter2@a:4222,nats://user:pw-hunter2@b:4222"),
         ];
         let config = load(None, &env, Overrides::default()).unwrap();
         let rendered = [
@@ -1256,24 +1164,14 @@ mod tests {
             redacted.database_url.unwrap().expose(),
             "postgres://ludus:***@db:5432/ludus?sslmode=require"
         );
-        assert_eq!(
-            redacted.nats_url.unwrap().expose(),
-            "nats://***@a:4222,nats://user:***@b:4222"
-        );
-        assert_eq!(
-            config.services.jwt_secret.unwrap().expose(),
-            "jwt-hunter2",
-            "original intact"
-        );
+        assert_eq!(redacted.nats_url.unwrap().expose(), "nats://***@a:4222,nats://user:***@b:4222");
+        assert_eq!(config.services.jwt_secret.unwrap().expose(), "jwt-hunter2", "original intact");
     }
 
     #[test]
     fn url_redaction_keeps_what_is_not_secret() {
         assert_eq!(redact_url("postgres://db/ludus"), "postgres://db/ludus");
-        assert_eq!(
-            redact_url("postgres://user@db/ludus"),
-            "postgres://***@db/ludus"
-        );
+        assert_eq!(redact_url("postgres://user@db/ludus"), "postgres://***@db/ludus");
         assert_eq!(
             redact_url("postgres://db/ludus?user=u&password=p&sslmode=disable"),
             "postgres://db/ludus?user=u&password=***&sslmode=disable"
@@ -1284,12 +1182,7 @@ mod tests {
     #[test]
     fn rendered_toml_parses_back_to_the_same_config() {
         let defaults = load(None, &[], Overrides::default()).unwrap();
-        let reloaded = load(
-            Some(&defaults.to_toml_redacted()),
-            &[],
-            Overrides::default(),
-        )
-        .unwrap();
+        let reloaded = load(Some(&defaults.to_toml_redacted()), &[], Overrides::default()).unwrap();
         assert_eq!(reloaded, defaults);
 
         let env = [

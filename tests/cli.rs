@@ -55,13 +55,9 @@ fn ludus_in_temp(args: &[&str], env: &[(&str, &str)]) -> (Run, tempfile::TempDir
 fn help_lists_every_subcommand() {
     let (run, _dir) = ludus_in_temp(&["--help"], &[]);
     assert_eq!(run.status, Some(0), "{run:?}");
-    for command in [
-        "serve", "config", "cert", "bots", "migrate", "replay", "games",
-    ] {
+    for command in ["serve", "config", "cert", "bots", "migrate", "replay", "games"] {
         assert!(
-            run.stdout
-                .lines()
-                .any(|line| line.trim_start().starts_with(command)),
+            run.stdout.lines().any(|line| line.trim_start().starts_with(command)),
             "{command} missing: {run:?}"
         );
     }
@@ -110,11 +106,7 @@ fn default_config_file_is_read_and_env_and_flags_override_it() {
         "[listen]\nudp = \"127.0.0.1:1111\"\nhttps = \"127.0.0.1:2222\"\n[shards]\ncount = 1\n",
     )
     .unwrap();
-    let run = ludus(
-        dir.path(),
-        &["config"],
-        &[("LUDUS_UDP", "127.0.0.2:3333"), ("PORT", "4444")],
-    );
+    let run = ludus(dir.path(), &["config"], &[("LUDUS_UDP", "127.0.0.2:3333"), ("PORT", "4444")]);
     assert_eq!(run.status, Some(0), "{run:?}");
     assert!(run.stdout.contains("udp = \"127.0.0.2:3333\""), "{run:?}");
     assert!(run.stdout.contains("https = \"127.0.0.1:4444\""), "{run:?}");
@@ -129,10 +121,7 @@ fn default_config_file_is_read_and_env_and_flags_override_it() {
 fn bad_environment_value_is_a_usage_error_naming_it() {
     let (run, _dir) = ludus_in_temp(&["config"], &[("LUDUS_CORES", "3-1")]);
     assert_eq!(run.status, Some(EXIT_USAGE), "{run:?}");
-    assert!(
-        run.stderr.contains("LUDUS_CORES") && run.stderr.contains("3-1"),
-        "{run:?}"
-    );
+    assert!(run.stderr.contains("LUDUS_CORES") && run.stderr.contains("3-1"), "{run:?}");
 }
 
 #[test]
@@ -146,21 +135,19 @@ fn secrets_are_redacted_in_config_output() {
     assert_eq!(run.status, Some(0), "{run:?}");
     assert!(!run.stdout.contains("hunter2"), "{run:?}");
     assert!(run.stdout.contains("jwt_secret = \"***\""), "{run:?}");
-    assert!(
-        run.stdout.contains("postgres://ludus:***@db:5432/ludus"),
-        "{run:?}"
-    );
+    assert!(run.stdout.contains("postgres://ludus:***@db:5432/ludus"), "{run:?}");
 }
 
 #[test]
-fn serve_says_it_is_not_built_and_exits_2() {
-    let (run, _dir) = ludus_in_temp(&["serve"], &[("JWT_SECRET", "hunter2-jwt")]);
-    assert_eq!(run.status, Some(EXIT_USAGE), "{run:?}");
-    assert!(
-        run.stderr
-            .contains("ludus serve: the reactor (QUIC/WebTransport/WebSocket) is not built yet"),
-        "{run:?}"
+fn serve_reports_an_address_it_cannot_bind_and_exits_1() {
+    // An address of another host cannot be bound: serve must say so and
+    // fail, after logging its configuration without secrets.
+    let (run, _dir) = ludus_in_temp(
+        &["serve", "--udp", "192.0.2.1:4433", "--shards", "1"],
+        &[("JWT_SECRET", "hunter2-jwt")],
     );
+    assert_eq!(run.status, Some(1), "{run:?}");
+    assert!(run.stderr.contains("binding UDP 192.0.2.1:4433"), "{run:?}");
     assert!(run.stderr.contains("effective configuration"), "{run:?}");
     assert!(!run.stderr.contains("hunter2"), "{run:?}");
 }
@@ -182,11 +169,7 @@ fn stubs_say_not_yet_and_exit_2() {
 #[test]
 fn cert_writes_pems_and_prints_the_hash_of_the_der() {
     let dir = tempfile::tempdir().unwrap();
-    let run = ludus(
-        dir.path(),
-        &["cert", "--out", "tls-out", "--san", "game.test"],
-        &[],
-    );
+    let run = ludus(dir.path(), &["cert", "--out", "tls-out", "--san", "game.test"], &[]);
     assert_eq!(run.status, Some(0), "{run:?}");
     let cert_pem = std::fs::read_to_string(dir.path().join("tls-out/cert.pem")).unwrap();
     let key_pem = std::fs::read_to_string(dir.path().join("tls-out/key.pem")).unwrap();
@@ -231,7 +214,5 @@ fn pem_body(pem: &str, label: &str) -> Vec<u8> {
         .skip(1)
         .take_while(|line| line.trim() != end)
         .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .expect("PEM body is base64")
+    base64::engine::general_purpose::STANDARD.decode(body).expect("PEM body is base64")
 }

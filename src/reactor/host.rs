@@ -49,6 +49,8 @@ pub trait Host {
     fn closed(&mut self, session: SessionRef);
     /// An HTTP request other than a session upgrade.
     fn http(&mut self, request: &HttpRequest<'_>) -> WebResponse;
+    /// The TLS certificate changed (development certificate renewal).
+    fn certificate_changed(&mut self, _sha256_hex: Option<String>) {}
 }
 
 /// The host of a server without rooms yet: accepts everyone as a guest,
@@ -125,5 +127,9 @@ impl Host for GuestHost {
 
     fn http(&mut self, request: &HttpRequest<'_>) -> WebResponse {
         web::route(request.method, request.path, &self.facts)
+    }
+
+    fn certificate_changed(&mut self, sha256_hex: Option<String>) {
+        self.facts.cert_sha256_hex = sha256_hex;
     }
 }

@@ -5,6 +5,7 @@
 pub mod host;
 pub mod mailbox;
 pub mod quic;
+pub mod server;
 pub mod shard;
 pub mod sys;
 pub mod tcp;

@@ -20,6 +20,7 @@ use super::host::Host;
 use super::mailbox::{Mailbox, MailboxSender};
 use super::quic::app::WtServer;
 use super::quic::endpoint::{QuicApp, QuicEndpoint, Routing};
+use super::server::{quiche_config, rustls_config, TlsMaterial};
 use super::tcp::TcpEndpoint;
 use super::udp::{Flush, UdpIo};
 use crate::proto::session::Now;
@@ -42,10 +43,11 @@ pub const MAILBOX_CAPACITY: usize = 65_536;
 pub enum ShardMessage {
     /// A QUIC datagram that reached another shard's socket but belongs here.
     Datagram { packet: Vec<u8>, from: SocketAddr },
-    /// Stop accepting, tell clients, close by the deadline (monotonic ms of
-    /// the receiving shard's clock is unknown to the sender, so it is a
-    /// duration from receipt).
+    /// Stop accepting, tell clients, close by the deadline (the sender does
+    /// not know the shard's clock, so it is a duration from receipt).
     Shutdown { grace: Duration },
+    /// A renewed certificate: new connections use it.
+    ReloadTls { material: Box<TlsMaterial> },
 }
 
 /// The shard's clock: monotonic milliseconds since start, and a wall clock
@@ -110,9 +112,9 @@ pub struct ShardParts<H: Host> {
 }
 
 /// A shard's poll and the waker that rings its mailbox.
-pub fn poll_and_waker() -> io::Result<(Poll, Arc<Waker>)> {
+pub fn poll_and_waker() -> io::Result<(Poll, Waker)> {
     let poll = Poll::new()?;
-    let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
+    let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
     Ok((poll, waker))
 }
 
@@ -204,13 +206,18 @@ impl<H: Host> Shard<H> {
     fn read_mailbox(&mut self, now: Now) {
         let Shard { mailbox, quic, quic_app, .. } = self;
         let mut shutdown = None;
+        let mut reload = None;
         mailbox.drain(MAILBOX_BATCH_MAX, |message| match message {
             ShardMessage::Datagram { mut packet, from } => {
                 // Routed here by its connection ID: never forwarded again.
                 let _ = quic.handle_datagram(&mut packet, from, now, quic_app);
             }
             ShardMessage::Shutdown { grace } => shutdown = Some(grace),
+            ShardMessage::ReloadTls { material } => reload = Some(material),
         });
+        if let Some(material) = reload {
+            self.reload_tls(&material);
+        }
         if let Some(grace) = shutdown {
             self.begin_drain(grace, now);
         }
@@ -253,6 +260,22 @@ impl<H: Host> Shard<H> {
         }
         let flush = self.quic.drive(&mut self.udp, &mut self.quic_app, now);
         self.udp_blocked = flush == Flush::Blocked;
+    }
+
+    /// New connections get the renewed certificate; open ones keep theirs.
+    fn reload_tls(&mut self, material: &TlsMaterial) {
+        match (quiche_config(material), rustls_config(material)) {
+            (Ok(quiche), Ok(rustls)) => {
+                self.quic.replace_config(quiche);
+                self.tcp.replace_tls(rustls);
+                let hash = material.dev.as_ref().map(|dev| dev.sha256_hex.clone());
+                self.quic_app.host.certificate_changed(hash);
+                tracing::info!(shard = self.id, "certificate reloaded");
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::error!(shard = self.id, %error, "certificate reload failed")
+            }
+        }
     }
 
     fn begin_drain(&mut self, grace: Duration, now: Now) {

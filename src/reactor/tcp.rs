@@ -159,6 +159,15 @@ impl TcpEndpoint {
         self.connections.len()
     }
 
+    /// New TLS connections use `config` (a renewed certificate).
+    pub fn replace_tls(&mut self, config: Arc<rustls::ServerConfig>) {
+        for listener in &mut self.listeners {
+            if listener.tls.is_some() {
+                listener.tls = Some(Arc::clone(&config));
+            }
+        }
+    }
+
     pub fn register(&mut self, registry: &Registry) -> io::Result<()> {
         for (index, listener) in self.listeners.iter_mut().enumerate() {
             registry.register(
@@ -680,13 +689,14 @@ fn pump_session<H: Host>(
             SessionEvent::Message(message) => {
                 host.message(session_ref, message, &mut state.session, now)
             }
-            SessionEvent::Closed { code, by_peer, .. } => {
+            SessionEvent::Closed { code, .. } => {
                 flush_session(state, out);
                 if state.host_knows {
                     host.closed(session_ref);
                     state.host_knows = false;
                 }
-                if !by_peer && state.close.can_send_data() {
+                // After either side's Bye the WebSocket closes cleanly.
+                if state.close.can_send_data() {
                     ws::encode_close(close_code_for(code), code.name(), out);
                     state.close.on_close_sent();
                 }

@@ -157,6 +157,11 @@ impl<A: QuicApp> QuicEndpoint<A> {
         self.connections.len()
     }
 
+    /// New connections use `config` (a renewed certificate).
+    pub fn replace_config(&mut self, config: quiche::Config) {
+        self.quiche_config = config;
+    }
+
     /// New connections are refused from now on (shutdown).
     pub fn stop_accepting(&mut self) {
         self.accepting = false;

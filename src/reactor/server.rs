@@ -1,0 +1,407 @@
+//! `ludus serve`: builds the TLS material, starts one shard thread per
+//! configured core, and turns SIGINT/SIGTERM into a graceful drain.
+//!
+//! The main thread does no network work: it starts shards, waits for
+//! signals, renews the development certificate before it expires, and joins
+//! the shards when they have drained.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use super::host::GuestHost;
+use super::mailbox::{mailbox, MailboxSender};
+use super::quic::app::WtServer;
+use super::quic::endpoint::{EndpointConfig, QuicEndpoint};
+use super::quic::retry::RetryTokens;
+use super::shard::{Clock, Shard, ShardMessage, ShardParts, MAILBOX_CAPACITY};
+use super::tcp::{Listener, TcpEndpoint, TcpOptions};
+use super::udp::UdpIo;
+use super::web::ServerFacts;
+use super::{sys, web};
+use crate::config::Config;
+use crate::devcert;
+
+/// QUIC idle timeout: a connection silent this long is closed by quiche.
+pub const QUIC_IDLE_TIMEOUT_MS: u64 = 30_000;
+/// Largest UDP payload we send: safe for the Internet's common 1500-byte MTU.
+pub const QUIC_MAX_SEND_PAYLOAD: usize = 1_350;
+/// Largest UDP payload we accept.
+pub const QUIC_MAX_RECV_PAYLOAD: usize = 1_500;
+/// Connection-level receive window.
+pub const QUIC_MAX_DATA: u64 = 16 << 20;
+/// Per-stream receive window.
+pub const QUIC_MAX_STREAM_DATA: u64 = 1 << 20;
+/// Streams a client may open: its three HTTP/3 uni streams plus room for
+/// WebTransport streams and requests.
+pub const QUIC_MAX_STREAMS: u64 = 100;
+/// Datagrams queued per connection, each way.
+pub const QUIC_DATAGRAM_QUEUE: usize = 1_024;
+/// Renew the development certificate when less than this remains.
+pub const DEV_CERT_RENEW_BEFORE: Duration = Duration::from_secs(2 * 24 * 3600);
+/// How often the main thread checks for signals and renewals.
+const MAIN_TICK: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("certificate: {0}")]
+    Certificate(String),
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    #[error("QUIC configuration: {0}")]
+    Quic(String),
+    #[error("shard {shard}: {reason}")]
+    Shard { shard: u16, reason: String },
+    #[error("signal handling: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Where the certificate and key live, and the dev certificate's facts.
+#[derive(Debug, Clone)]
+pub struct TlsMaterial {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Set for a generated development certificate.
+    pub dev: Option<DevCertInfo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DevCertInfo {
+    pub sha256_hex: String,
+    pub spki_sha256_base64: String,
+    pub not_after: std::time::SystemTime,
+}
+
+/// The configured PEM files, or a fresh development certificate written to
+/// `<data_dir>/tls/`.
+pub fn tls_material(config: &Config) -> Result<TlsMaterial, ServeError> {
+    if let (Some(cert), Some(key)) = (&config.tls.cert_path, &config.tls.key_path) {
+        return Ok(TlsMaterial { cert: cert.clone(), key: key.clone(), dev: None });
+    }
+    generate_dev_cert(&config.data_dir.join("tls"))
+}
+
+fn generate_dev_cert(dir: &Path) -> Result<TlsMaterial, ServeError> {
+    let cert = devcert::generate(&[], devcert::VALIDITY_DAYS_MAX)
+        .map_err(|error| ServeError::Certificate(error.to_string()))?;
+    let paths = cert.write(dir).map_err(|error| ServeError::Certificate(error.to_string()))?;
+    Ok(TlsMaterial {
+        cert: paths.cert,
+        key: paths.key,
+        dev: Some(DevCertInfo {
+            sha256_hex: cert.cert_sha256_hex(),
+            spki_sha256_base64: cert.spki_sha256_base64(),
+            not_after: cert.not_after,
+        }),
+    })
+}
+
+/// quiche's configuration for the server side: HTTP/3, datagrams, limits.
+pub fn quiche_config(material: &TlsMaterial) -> Result<quiche::Config, ServeError> {
+    let quic = |error: quiche::Error| ServeError::Quic(error.to_string());
+    let mut config = quiche::Config::new(quiche::PROTOCOL_VERSION).map_err(quic)?;
+    config.load_cert_chain_from_pem_file(&material.cert.to_string_lossy()).map_err(quic)?;
+    config.load_priv_key_from_pem_file(&material.key.to_string_lossy()).map_err(quic)?;
+    config.set_application_protos(&[b"h3"]).map_err(quic)?;
+    config.set_max_idle_timeout(QUIC_IDLE_TIMEOUT_MS);
+    config.set_max_recv_udp_payload_size(QUIC_MAX_RECV_PAYLOAD);
+    config.set_max_send_udp_payload_size(QUIC_MAX_SEND_PAYLOAD);
+    config.set_initial_max_data(QUIC_MAX_DATA);
+    config.set_initial_max_stream_data_bidi_local(QUIC_MAX_STREAM_DATA);
+    config.set_initial_max_stream_data_bidi_remote(QUIC_MAX_STREAM_DATA);
+    config.set_initial_max_stream_data_uni(QUIC_MAX_STREAM_DATA);
+    config.set_initial_max_streams_bidi(QUIC_MAX_STREAMS);
+    config.set_initial_max_streams_uni(QUIC_MAX_STREAMS);
+    config.enable_dgram(true, QUIC_DATAGRAM_QUEUE, QUIC_DATAGRAM_QUEUE);
+    Ok(config)
+}
+
+/// rustls's configuration for HTTPS and secure WebSocket.
+pub fn rustls_config(material: &TlsMaterial) -> Result<Arc<rustls::ServerConfig>, ServeError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let tls = |error: &dyn std::fmt::Display| ServeError::Tls(error.to_string());
+    let certs = CertificateDer::pem_file_iter(&material.cert)
+        .map_err(|error| tls(&error))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| tls(&error))?;
+    let key = PrivateKeyDer::from_pem_file(&material.key).map_err(|error| tls(&error))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| tls(&error))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|error| tls(&error))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// What every shard thread needs to build itself.
+#[derive(Clone)]
+struct ShardPlan {
+    shard_count: u16,
+    core: Option<usize>,
+    udp: SocketAddr,
+    https: SocketAddr,
+    http: SocketAddr,
+    material: TlsMaterial,
+    tokens: Arc<RetryTokens>,
+    config: Config,
+}
+
+/// Runs the server until SIGINT/SIGTERM and a completed drain.
+pub fn serve(config: &Config) -> Result<(), ServeError> {
+    let material = tls_material(config)?;
+    let shard_count = u16::try_from(config.shards.count)
+        .map_err(|_| ServeError::Quic("too many shards".into()))?;
+    let plan = ShardPlan {
+        shard_count,
+        core: None,
+        udp: config.listen.udp,
+        https: config.listen.https,
+        http: config.listen.http,
+        material: material.clone(),
+        tokens: Arc::new(RetryTokens::new()),
+        config: config.clone(),
+    };
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&shutdown)).map_err(ServeError::Signals)?;
+    }
+    let (senders, handles) = start_shards(&plan, config)?;
+    announce(config, &material);
+    supervise(config, &senders, handles, &shutdown, material)
+}
+
+type ShardHandle = std::thread::JoinHandle<Result<(), String>>;
+
+fn start_shards(
+    plan: &ShardPlan,
+    config: &Config,
+) -> Result<(Vec<MailboxSender<ShardMessage>>, Vec<ShardHandle>), ServeError> {
+    let mut polls = Vec::new();
+    let mut senders = Vec::new();
+    let mut mailboxes = Vec::new();
+    for shard in 0..plan.shard_count {
+        let (poll, waker) = super::shard::poll_and_waker()
+            .map_err(|error| ServeError::Shard { shard, reason: error.to_string() })?;
+        let (sender, mailbox) = mailbox(MAILBOX_CAPACITY, Box::new(waker));
+        polls.push(poll);
+        senders.push(sender);
+        mailboxes.push(mailbox);
+    }
+    let peers = Arc::new(senders.clone());
+    let (ready_sender, ready) = mpsc::channel::<(u16, Result<(), String>)>();
+    let mut handles = Vec::new();
+    for (shard, (poll, mailbox)) in polls.into_iter().zip(mailboxes).enumerate() {
+        let shard = shard as u16;
+        let mut plan = plan.clone();
+        plan.core = config
+            .shards
+            .cores
+            .as_ref()
+            .and_then(|cores| cores.ids().get(usize::from(shard)).copied());
+        let peers = Arc::clone(&peers);
+        let ready_sender = ready_sender.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("shard-{shard}"))
+            .spawn(move || run_shard(shard, plan, poll, mailbox, peers, ready_sender))
+            .map_err(|error| ServeError::Shard { shard, reason: error.to_string() })?;
+        handles.push(handle);
+    }
+    drop(ready_sender);
+    for _ in 0..plan.shard_count {
+        match ready.recv() {
+            Ok((_, Ok(()))) => {}
+            Ok((shard, Err(reason))) => {
+                stop_all(&senders, Duration::ZERO);
+                return Err(ServeError::Shard { shard, reason });
+            }
+            Err(_) => {
+                return Err(ServeError::Shard {
+                    shard: 0,
+                    reason: "a shard died while starting".into(),
+                })
+            }
+        }
+    }
+    Ok((senders, handles))
+}
+
+/// The shard thread: pin, bind, report readiness, run.
+fn run_shard(
+    shard: u16,
+    plan: ShardPlan,
+    poll: mio::Poll,
+    mailbox: super::mailbox::Mailbox<ShardMessage>,
+    peers: Arc<Vec<MailboxSender<ShardMessage>>>,
+    ready: mpsc::Sender<(u16, Result<(), String>)>,
+) -> Result<(), String> {
+    let built = build_shard(shard, &plan, poll, mailbox, peers);
+    let mut shard_loop = match built {
+        Ok(shard_loop) => {
+            let _ = ready.send((shard, Ok(())));
+            shard_loop
+        }
+        Err(reason) => {
+            let _ = ready.send((shard, Err(reason.clone())));
+            return Err(reason);
+        }
+    };
+    shard_loop.run().map_err(|error| error.to_string())
+}
+
+fn build_shard(
+    shard: u16,
+    plan: &ShardPlan,
+    poll: mio::Poll,
+    mailbox: super::mailbox::Mailbox<ShardMessage>,
+    peers: Arc<Vec<MailboxSender<ShardMessage>>>,
+) -> Result<Shard<GuestHost>, String> {
+    if let Some(core) = plan.core {
+        sys::pin_to_core(core).map_err(|error| format!("pinning to core {core}: {error}"))?;
+    }
+    let clock = Clock::new();
+    let now = clock.now();
+    let udp_socket = sys::bind_udp(plan.udp, true)
+        .map_err(|error| format!("binding UDP {}: {error}", plan.udp))?;
+    let udp = UdpIo::new(udp_socket).map_err(|error| format!("UDP set-up: {error}"))?;
+    let local = udp.local_addr().map_err(|error| error.to_string())?;
+    let quiche = quiche_config(&plan.material).map_err(|error| error.to_string())?;
+    let serve = &plan.config.serve;
+    let endpoint_config =
+        EndpointConfig { max_connections: serve.max_quic_connections, retry: serve.quic_retry };
+    let quic = QuicEndpoint::new(
+        shard,
+        plan.shard_count,
+        endpoint_config,
+        quiche,
+        local,
+        Arc::clone(&plan.tokens),
+        now,
+    );
+    let tls = rustls_config(&plan.material).map_err(|error| error.to_string())?;
+    let https = sys::bind_tcp(plan.https, true)
+        .map_err(|error| format!("binding TCP {}: {error}", plan.https))?;
+    let http = sys::bind_tcp(plan.http, true)
+        .map_err(|error| format!("binding TCP {}: {error}", plan.http))?;
+    let listeners =
+        vec![Listener { socket: https, tls: Some(tls) }, Listener { socket: http, tls: None }];
+    let options = TcpOptions {
+        max_connections: serve.max_tcp_connections,
+        max_connections_per_ip: serve.max_tcp_connections_per_ip,
+        ..TcpOptions::default()
+    };
+    let tcp = TcpEndpoint::new(shard, options, listeners, now);
+    let facts = ServerFacts {
+        cert_sha256_hex: plan.material.dev.as_ref().map(|dev| dev.sha256_hex.clone()),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let host = GuestHost::new(shard, facts);
+    let quic_app = WtServer::new(shard, host);
+    let parts = ShardParts { id: shard, poll, mailbox, peers, udp, quic, quic_app, tcp, clock };
+    Shard::new(parts).map_err(|error| format!("registering sockets: {error}"))
+}
+
+fn announce(config: &Config, material: &TlsMaterial) {
+    tracing::info!(
+        shards = config.shards.count,
+        udp = %config.listen.udp,
+        https = %config.listen.https,
+        http = %config.listen.http,
+        web_files = web::asset_count(),
+        "ludus serving: WebTransport at https://{}/wt, WebSocket at wss://{}/ws and ws://{}/ws",
+        config.listen.udp,
+        config.listen.https,
+        config.listen.http,
+    );
+    if let Some(dev) = &material.dev {
+        // Printed, not only logged: a developer pastes it into a page.
+        println!("certificate sha-256 (hex): {}", dev.sha256_hex);
+        println!("certificate SPKI sha-256 (base64): {}", dev.spki_sha256_base64);
+    }
+}
+
+/// Waits for a signal, renews the dev certificate, drains and joins.
+fn supervise(
+    config: &Config,
+    senders: &[MailboxSender<ShardMessage>],
+    handles: Vec<ShardHandle>,
+    shutdown: &AtomicBool,
+    mut material: TlsMaterial,
+) -> Result<(), ServeError> {
+    let grace = Duration::from_millis(config.serve.shutdown_grace_ms);
+    let mut drain_started: Option<Instant> = None;
+    loop {
+        if handles.iter().all(|handle| handle.is_finished()) {
+            break;
+        }
+        if shutdown.swap(false, Ordering::SeqCst) {
+            match drain_started {
+                None => {
+                    tracing::info!(
+                        grace_ms = grace.as_millis() as u64,
+                        "shutdown requested: draining"
+                    );
+                    stop_all(senders, grace);
+                    drain_started = Some(Instant::now());
+                }
+                Some(_) => {
+                    tracing::warn!("second signal: exiting now");
+                    std::process::exit(1);
+                }
+            }
+        }
+        if drain_started.is_none() {
+            renew_if_due(config, senders, &mut material);
+        }
+        std::thread::sleep(MAIN_TICK);
+    }
+    let mut failure = None;
+    for (shard, handle) in handles.into_iter().enumerate() {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => failure = Some(ServeError::Shard { shard: shard as u16, reason }),
+            Err(_) => {
+                failure = Some(ServeError::Shard { shard: shard as u16, reason: "panicked".into() })
+            }
+        }
+    }
+    tracing::info!("stopped");
+    failure.map_or(Ok(()), Err)
+}
+
+fn stop_all(senders: &[MailboxSender<ShardMessage>], grace: Duration) {
+    for sender in senders {
+        let _ = sender.send(ShardMessage::Shutdown { grace });
+    }
+}
+
+/// Replaces the development certificate before browsers stop accepting it.
+fn renew_if_due(
+    config: &Config,
+    senders: &[MailboxSender<ShardMessage>],
+    material: &mut TlsMaterial,
+) {
+    let Some(dev) = &material.dev else { return };
+    let remaining = dev.not_after.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    if remaining > DEV_CERT_RENEW_BEFORE {
+        return;
+    }
+    match generate_dev_cert(&config.data_dir.join("tls")) {
+        Ok(renewed) => {
+            if let Some(info) = &renewed.dev {
+                println!("certificate renewed; sha-256 (hex): {}", info.sha256_hex);
+            }
+            for sender in senders {
+                let _ =
+                    sender.send(ShardMessage::ReloadTls { material: Box::new(renewed.clone()) });
+            }
+            *material = renewed;
+        }
+        Err(error) => tracing::error!(%error, "development certificate renewal failed"),
+    }
+}
