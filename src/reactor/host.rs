@@ -51,6 +51,8 @@ pub trait Host {
     fn http(&mut self, request: &HttpRequest<'_>) -> WebResponse;
     /// The TLS certificate changed (development certificate renewal).
     fn certificate_changed(&mut self, _sha256_hex: Option<String>) {}
+    /// Sessions this host holds (for stats).
+    fn session_count(&self) -> usize;
 }
 
 /// The host of a server without rooms yet: accepts everyone as a guest,
@@ -69,10 +71,6 @@ const SHARD_ID_SHIFT: u32 = 48;
 impl GuestHost {
     pub fn new(shard: u16, facts: ServerFacts) -> GuestHost {
         GuestHost { shard, next_player: 1, facts, sessions: 0 }
-    }
-
-    pub fn session_count(&self) -> usize {
-        self.sessions
     }
 
     fn guest_name(player_id: u64, hello: &Hello) -> Text<{ crate::proto::wire::MAX_NAME_LEN }> {
@@ -131,5 +129,9 @@ impl Host for GuestHost {
 
     fn certificate_changed(&mut self, sha256_hex: Option<String>) {
         self.facts.cert_sha256_hex = sha256_hex;
+    }
+
+    fn session_count(&self) -> usize {
+        self.sessions
     }
 }

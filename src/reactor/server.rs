@@ -16,7 +16,7 @@ use super::mailbox::{mailbox, MailboxSender};
 use super::quic::app::WtServer;
 use super::quic::endpoint::{EndpointConfig, QuicEndpoint};
 use super::quic::retry::RetryTokens;
-use super::shard::{Clock, Shard, ShardMessage, ShardParts, MAILBOX_CAPACITY};
+use super::shard::{Clock, Shard, ShardMessage, ShardParts, ShardStats, MAILBOX_CAPACITY};
 use super::tcp::{Listener, TcpEndpoint, TcpOptions};
 use super::udp::UdpIo;
 use super::web::ServerFacts;
@@ -144,12 +144,53 @@ pub fn rustls_config(material: &TlsMaterial) -> Result<Arc<rustls::ServerConfig>
 struct ShardPlan {
     shard_count: u16,
     core: Option<usize>,
-    udp: SocketAddr,
-    https: SocketAddr,
-    http: SocketAddr,
     material: TlsMaterial,
     tokens: Arc<RetryTokens>,
     config: Config,
+    stats: Arc<Vec<Arc<ShardStats>>>,
+}
+
+/// One shard's sockets, bound on the main thread so that a port 0 in the
+/// configuration resolves once and every shard shares the resulting port.
+struct ShardSockets {
+    udp: mio::net::UdpSocket,
+    https: mio::net::TcpListener,
+    http: mio::net::TcpListener,
+}
+
+/// The addresses actually bound (ports resolved).
+#[derive(Debug, Clone, Copy)]
+pub struct BoundAddresses {
+    pub udp: SocketAddr,
+    pub https: SocketAddr,
+    pub http: SocketAddr,
+}
+
+fn bind_all(
+    config: &Config,
+    shard_count: u16,
+) -> Result<(Vec<ShardSockets>, BoundAddresses), ServeError> {
+    let failed = |what: &str, addr: SocketAddr, error: std::io::Error| ServeError::Shard {
+        shard: 0,
+        reason: format!("binding {what} {addr}: {error}"),
+    };
+    let listen = &config.listen;
+    let mut bound = BoundAddresses { udp: listen.udp, https: listen.https, http: listen.http };
+    let mut sockets = Vec::new();
+    for _ in 0..shard_count {
+        let udp =
+            sys::bind_udp(bound.udp, true).map_err(|error| failed("UDP", bound.udp, error))?;
+        let https =
+            sys::bind_tcp(bound.https, true).map_err(|error| failed("TCP", bound.https, error))?;
+        let http =
+            sys::bind_tcp(bound.http, true).map_err(|error| failed("TCP", bound.http, error))?;
+        // The first shard resolves port 0; the others bind what it got.
+        bound.udp = udp.local_addr().map_err(|error| failed("UDP", bound.udp, error))?;
+        bound.https = https.local_addr().map_err(|error| failed("TCP", bound.https, error))?;
+        bound.http = http.local_addr().map_err(|error| failed("TCP", bound.http, error))?;
+        sockets.push(ShardSockets { udp, https, http });
+    }
+    Ok((sockets, bound))
 }
 
 /// Runs the server until SIGINT/SIGTERM and a completed drain.
@@ -160,19 +201,18 @@ pub fn serve(config: &Config) -> Result<(), ServeError> {
     let plan = ShardPlan {
         shard_count,
         core: None,
-        udp: config.listen.udp,
-        https: config.listen.https,
-        http: config.listen.http,
         material: material.clone(),
         tokens: Arc::new(RetryTokens::new()),
         config: config.clone(),
+        stats: Arc::new((0..shard_count).map(|_| Arc::new(ShardStats::default())).collect()),
     };
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&shutdown)).map_err(ServeError::Signals)?;
     }
-    let (senders, handles) = start_shards(&plan, config)?;
-    announce(config, &material);
+    let (sockets, bound) = bind_all(config, shard_count)?;
+    let (senders, handles) = start_shards(&plan, config, sockets)?;
+    announce(config, &material, bound);
     supervise(config, &senders, handles, &shutdown, material)
 }
 
@@ -181,6 +221,7 @@ type ShardHandle = std::thread::JoinHandle<Result<(), String>>;
 fn start_shards(
     plan: &ShardPlan,
     config: &Config,
+    sockets: Vec<ShardSockets>,
 ) -> Result<(Vec<MailboxSender<ShardMessage>>, Vec<ShardHandle>), ServeError> {
     let mut polls = Vec::new();
     let mut senders = Vec::new();
@@ -196,7 +237,8 @@ fn start_shards(
     let peers = Arc::new(senders.clone());
     let (ready_sender, ready) = mpsc::channel::<(u16, Result<(), String>)>();
     let mut handles = Vec::new();
-    for (shard, (poll, mailbox)) in polls.into_iter().zip(mailboxes).enumerate() {
+    let shards = polls.into_iter().zip(mailboxes).zip(sockets);
+    for (shard, ((poll, mailbox), sockets)) in shards.enumerate() {
         let shard = shard as u16;
         let mut plan = plan.clone();
         plan.core = config
@@ -208,7 +250,7 @@ fn start_shards(
         let ready_sender = ready_sender.clone();
         let handle = std::thread::Builder::new()
             .name(format!("shard-{shard}"))
-            .spawn(move || run_shard(shard, plan, poll, mailbox, peers, ready_sender))
+            .spawn(move || run_shard(shard, plan, sockets, poll, mailbox, peers, ready_sender))
             .map_err(|error| ServeError::Shard { shard, reason: error.to_string() })?;
         handles.push(handle);
     }
@@ -235,12 +277,13 @@ fn start_shards(
 fn run_shard(
     shard: u16,
     plan: ShardPlan,
+    sockets: ShardSockets,
     poll: mio::Poll,
     mailbox: super::mailbox::Mailbox<ShardMessage>,
     peers: Arc<Vec<MailboxSender<ShardMessage>>>,
     ready: mpsc::Sender<(u16, Result<(), String>)>,
 ) -> Result<(), String> {
-    let built = build_shard(shard, &plan, poll, mailbox, peers);
+    let built = build_shard(shard, &plan, sockets, poll, mailbox, peers);
     let mut shard_loop = match built {
         Ok(shard_loop) => {
             let _ = ready.send((shard, Ok(())));
@@ -257,6 +300,7 @@ fn run_shard(
 fn build_shard(
     shard: u16,
     plan: &ShardPlan,
+    sockets: ShardSockets,
     poll: mio::Poll,
     mailbox: super::mailbox::Mailbox<ShardMessage>,
     peers: Arc<Vec<MailboxSender<ShardMessage>>>,
@@ -266,9 +310,7 @@ fn build_shard(
     }
     let clock = Clock::new();
     let now = clock.now();
-    let udp_socket = sys::bind_udp(plan.udp, true)
-        .map_err(|error| format!("binding UDP {}: {error}", plan.udp))?;
-    let udp = UdpIo::new(udp_socket).map_err(|error| format!("UDP set-up: {error}"))?;
+    let udp = UdpIo::new(sockets.udp).map_err(|error| format!("UDP set-up: {error}"))?;
     let local = udp.local_addr().map_err(|error| error.to_string())?;
     let quiche = quiche_config(&plan.material).map_err(|error| error.to_string())?;
     let serve = &plan.config.serve;
@@ -284,12 +326,10 @@ fn build_shard(
         now,
     );
     let tls = rustls_config(&plan.material).map_err(|error| error.to_string())?;
-    let https = sys::bind_tcp(plan.https, true)
-        .map_err(|error| format!("binding TCP {}: {error}", plan.https))?;
-    let http = sys::bind_tcp(plan.http, true)
-        .map_err(|error| format!("binding TCP {}: {error}", plan.http))?;
-    let listeners =
-        vec![Listener { socket: https, tls: Some(tls) }, Listener { socket: http, tls: None }];
+    let listeners = vec![
+        Listener { socket: sockets.https, tls: Some(tls) },
+        Listener { socket: sockets.http, tls: None },
+    ];
     let options = TcpOptions {
         max_connections: serve.max_tcp_connections,
         max_connections_per_ip: serve.max_tcp_connections_per_ip,
@@ -299,25 +339,27 @@ fn build_shard(
     let facts = ServerFacts {
         cert_sha256_hex: plan.material.dev.as_ref().map(|dev| dev.sha256_hex.clone()),
         version: env!("CARGO_PKG_VERSION"),
+        stats: Arc::clone(&plan.stats),
     };
     let host = GuestHost::new(shard, facts);
     let quic_app = WtServer::new(shard, host);
-    let parts = ShardParts { id: shard, poll, mailbox, peers, udp, quic, quic_app, tcp, clock };
+    let stats = Arc::clone(&plan.stats[usize::from(shard)]);
+    let parts =
+        ShardParts { id: shard, poll, mailbox, peers, udp, quic, quic_app, tcp, clock, stats };
     Shard::new(parts).map_err(|error| format!("registering sockets: {error}"))
 }
 
-fn announce(config: &Config, material: &TlsMaterial) {
+fn announce(config: &Config, material: &TlsMaterial, bound: BoundAddresses) {
     tracing::info!(
         shards = config.shards.count,
-        udp = %config.listen.udp,
-        https = %config.listen.https,
-        http = %config.listen.http,
         web_files = web::asset_count(),
         "ludus serving: WebTransport at https://{}/wt, WebSocket at wss://{}/ws and ws://{}/ws",
-        config.listen.udp,
-        config.listen.https,
-        config.listen.http,
+        bound.udp,
+        bound.https,
+        bound.http,
     );
+    // One machine-readable line for scripts and tests (ports resolved).
+    println!("listening udp={} https={} http={}", bound.udp, bound.https, bound.http);
     if let Some(dev) = &material.dev {
         // Printed, not only logged: a developer pastes it into a page.
         println!("certificate sha-256 (hex): {}", dev.sha256_hex);

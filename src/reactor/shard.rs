@@ -11,6 +11,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -37,6 +38,32 @@ pub const MAILBOX_BATCH_MAX: usize = 1_024;
 pub const UDP_BATCHES_PER_TURN: usize = 16;
 /// Mailbox capacity per shard.
 pub const MAILBOX_CAPACITY: usize = 65_536;
+
+/// Live counts a shard publishes once per loop turn, for /api/stats, tests
+/// and operators. Relaxed atomics: readers want a recent value, not a
+/// consistent snapshot across fields.
+#[derive(Debug, Default)]
+pub struct ShardStats {
+    pub quic_connections: AtomicUsize,
+    pub tcp_connections: AtomicUsize,
+    pub sessions: AtomicUsize,
+    pub udp_datagrams_in: AtomicU64,
+    pub udp_datagrams_out: AtomicU64,
+    pub loop_turns: AtomicU64,
+}
+
+impl ShardStats {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "quic_connections": self.quic_connections.load(Ordering::Relaxed),
+            "tcp_connections": self.tcp_connections.load(Ordering::Relaxed),
+            "sessions": self.sessions.load(Ordering::Relaxed),
+            "udp_datagrams_in": self.udp_datagrams_in.load(Ordering::Relaxed),
+            "udp_datagrams_out": self.udp_datagrams_out.load(Ordering::Relaxed),
+            "loop_turns": self.loop_turns.load(Ordering::Relaxed),
+        })
+    }
+}
 
 /// What shards and service threads send to a shard.
 #[derive(Debug)]
@@ -92,6 +119,7 @@ pub struct Shard<H: Host> {
     quic_app: WtServer<H>,
     tcp: TcpEndpoint,
     clock: Clock,
+    stats: Arc<ShardStats>,
     /// When draining: the monotonic deadline after which everything closes.
     drain_deadline_ms: Option<u64>,
     udp_readable_pending: bool,
@@ -109,6 +137,7 @@ pub struct ShardParts<H: Host> {
     pub quic_app: WtServer<H>,
     pub tcp: TcpEndpoint,
     pub clock: Clock,
+    pub stats: Arc<ShardStats>,
 }
 
 /// A shard's poll and the waker that rings its mailbox.
@@ -136,6 +165,7 @@ impl<H: Host> Shard<H> {
             quic_app: parts.quic_app,
             tcp: parts.tcp,
             clock: parts.clock,
+            stats: parts.stats,
             drain_deadline_ms: None,
             udp_readable_pending: true,
             udp_blocked: false,
@@ -162,10 +192,23 @@ impl<H: Host> Shard<H> {
             }
             self.fire_timers(now);
             self.drive(now);
+            self.publish_stats();
             if self.finished(now) {
+                self.publish_stats();
                 return Ok(());
             }
         }
+    }
+
+    fn publish_stats(&self) {
+        let stats = &self.stats;
+        stats.quic_connections.store(self.quic.connection_count(), Ordering::Relaxed);
+        stats.tcp_connections.store(self.tcp.connection_count(), Ordering::Relaxed);
+        stats.sessions.store(self.quic_app.host.session_count(), Ordering::Relaxed);
+        let udp = self.udp.counters();
+        stats.udp_datagrams_in.store(udp.datagrams_received, Ordering::Relaxed);
+        stats.udp_datagrams_out.store(udp.datagrams_sent, Ordering::Relaxed);
+        stats.loop_turns.fetch_add(1, Ordering::Relaxed);
     }
 
     fn poll_timeout(&self) -> Option<Duration> {

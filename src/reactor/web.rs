@@ -41,6 +41,8 @@ pub struct ServerFacts {
     /// SHA-256 of the TLS certificate, hex, when it is a development certificate.
     pub cert_sha256_hex: Option<String>,
     pub version: &'static str,
+    /// Every shard's live counts, for /api/stats.
+    pub stats: std::sync::Arc<Vec<std::sync::Arc<crate::reactor::shard::ShardStats>>>,
 }
 
 /// Serves `method path` (path without the query).
@@ -58,7 +60,12 @@ pub fn route(method: &str, path: &str, facts: &ServerFacts) -> WebResponse {
                 WebResponse::error(404, "not_found", "the server uses a configured certificate")
             }
         },
-        "/api/health" | "/api/cert-hash" => {
+        "/api/stats" if is_read => {
+            let shards: Vec<serde_json::Value> =
+                facts.stats.iter().map(|stats| stats.to_json()).collect();
+            WebResponse::json(200, &serde_json::json!({ "shards": shards }))
+        }
+        "/api/health" | "/api/cert-hash" | "/api/stats" => {
             let mut response = WebResponse::error(405, "method_not_allowed", "use GET");
             response.headers.push(("allow", "GET, HEAD".to_owned()));
             response
@@ -114,7 +121,11 @@ mod tests {
     use super::*;
 
     fn facts() -> ServerFacts {
-        ServerFacts { cert_sha256_hex: Some("ab".repeat(32)), version: "test" }
+        ServerFacts {
+            cert_sha256_hex: Some("ab".repeat(32)),
+            version: "test",
+            stats: Default::default(),
+        }
     }
 
     #[test]
