@@ -186,8 +186,11 @@ pub struct Serve {
     pub max_tcp_connections: usize,
     /// TCP connections one client address may hold on one shard.
     pub max_tcp_connections_per_ip: usize,
-    /// Origins allowed to open WebTransport sessions. Empty: any
-    /// http(s)://localhost:* or http(s)://127.0.0.1:* origin, for development.
+    /// Origins allowed to open WebTransport and WebSocket sessions, exactly as
+    /// browsers send them ("https://play.example.com"); "*" allows any.
+    /// Empty: local development pages only (http(s)://localhost,
+    /// 127.0.0.1 or [::1] on any port). Clients that send no Origin (native
+    /// clients, bots) are always allowed.
     pub allowed_origins: Vec<String>,
 }
 

@@ -8,6 +8,7 @@
 //! - [`config`] and [`cli`]: one configuration type and the command line.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod devcert;
 pub mod logging;

@@ -112,7 +112,18 @@ pub struct Session {
     /// Messages the application asked to send that were dropped because the
     /// client is not reading (the outbox was over its limit).
     dropped: u64,
+    /// Largest datagram payload the transport takes; 0 when it has none.
+    datagram_limit: usize,
+    /// The datagram being filled, and finished ones waiting for the driver.
+    datagram_current: BytesMut,
+    datagram_queue: VecDeque<Bytes>,
+    /// The message being dispatched arrived in a datagram.
+    in_datagram: bool,
 }
+
+/// Finished datagrams held for the driver; past it, unreliable messages are
+/// dropped (they are superseded by newer state anyway).
+pub const MAX_PENDING_DATAGRAMS: usize = 64;
 
 /// Most events queued before the application polls; a client that sends
 /// faster than the shard drains gets rate-limited, not buffered without end.
@@ -130,6 +141,10 @@ impl Session {
             outbox: BytesMut::with_capacity(4096),
             events: VecDeque::new(),
             dropped: 0,
+            datagram_limit: 0,
+            datagram_current: BytesMut::new(),
+            datagram_queue: VecDeque::new(),
+            in_datagram: false,
         }
     }
 
@@ -181,7 +196,9 @@ impl Session {
             let text = format!("{} is sent by the server only", message.name());
             return self.fail(ErrorCode::UnexpectedMessage, message.code(), &text);
         }
+        self.in_datagram = datagram;
         self.dispatch(message, now);
+        self.in_datagram = false;
     }
 
     fn dispatch(&mut self, message: Message, now: Now) {
@@ -202,7 +219,12 @@ impl Session {
                     received_us: now.unix_us,
                     sent_us: now.unix_us,
                 };
-                encode_frame(&pong, &mut self.outbox);
+                // A datagram Ping measures the datagram path: answer in kind.
+                if self.in_datagram {
+                    self.send_unreliable(&pong);
+                } else {
+                    encode_frame(&pong, &mut self.outbox);
+                }
             }
             (_, Message::Pong(pong)) => self.push_event(SessionEvent::Message(Message::Pong(pong))),
             (_, Message::Bye(bye)) => {
@@ -280,6 +302,55 @@ impl Session {
         }
         encode_frame(message, &mut self.outbox);
         true
+    }
+
+    /// The transport carries datagrams of up to `limit` payload bytes
+    /// (WebTransport); unreliable messages use them once the client holds
+    /// CAP_DATAGRAMS.
+    pub fn enable_datagrams(&mut self, limit: usize) {
+        self.datagram_limit = limit.min(wire::MAX_DATAGRAM_LEN);
+    }
+
+    fn datagrams_usable(&self) -> bool {
+        self.state == State::Established
+            && self.datagram_limit > 0
+            && self.capabilities & wire::CAP_DATAGRAMS != 0
+    }
+
+    /// Queues a message that may be lost (states, inputs, pings): in a
+    /// datagram when the session has them, else on the reliable stream.
+    /// Several messages share a datagram up to the transport's limit.
+    pub fn send_unreliable<M: WireMessage>(&mut self, message: &M) -> bool {
+        if !self.datagrams_usable() {
+            return self.send(message);
+        }
+        let start = self.datagram_current.len();
+        encode_frame(message, &mut self.datagram_current);
+        let frame_len = self.datagram_current.len() - start;
+        if frame_len > self.datagram_limit {
+            // Too big for any datagram: it goes reliably.
+            self.datagram_current.truncate(start);
+            return self.send(message);
+        }
+        if self.datagram_current.len() > self.datagram_limit {
+            let frame = self.datagram_current.split_off(start);
+            let full = std::mem::replace(&mut self.datagram_current, frame).freeze();
+            if self.datagram_queue.len() >= MAX_PENDING_DATAGRAMS {
+                self.dropped += 1;
+            } else {
+                self.datagram_queue.push_back(full);
+            }
+        }
+        true
+    }
+
+    /// The next datagram payload for the transport (one or more frames).
+    #[must_use]
+    pub fn poll_datagram(&mut self) -> Option<Bytes> {
+        if let Some(datagram) = self.datagram_queue.pop_front() {
+            return Some(datagram);
+        }
+        (!self.datagram_current.is_empty()).then(|| self.datagram_current.split().freeze())
     }
 
     /// Queues already-encoded frames (a room's shared broadcast).
@@ -542,6 +613,47 @@ mod tests {
         assert!(
             matches!(sent(&mut session).last(), Some(Message::Bye(bye)) if bye.code == ErrorCode::Timeout as u16)
         );
+    }
+
+    #[test]
+    fn a_datagram_ping_is_answered_by_datagram_when_the_client_has_them() {
+        let mut session = established();
+        let _ = sent(&mut session);
+        session.enable_datagrams(1_200);
+        session.handle_datagram_frame(&body(Ping { id: 9, sent_us: 1 }), at(5));
+        assert!(session.poll_transmit().is_none(), "not on the stream");
+        let datagram = session.poll_datagram().expect("a datagram");
+        let bodies: Vec<Bytes> =
+            wire::datagram_bodies(&datagram).unwrap().map(Result::unwrap).collect();
+        assert!(matches!(wire::decode_body(&bodies[0]), Ok(Message::Pong(pong)) if pong.id == 9));
+        // A stream Ping is still answered on the stream.
+        session.handle_frame(&body(Ping { id: 10, sent_us: 1 }), at(6));
+        assert!(session.poll_transmit().is_some());
+    }
+
+    #[test]
+    fn unreliable_messages_fill_datagrams_up_to_the_limit_then_fall_back_without_datagrams() {
+        let mut session = established();
+        let _ = sent(&mut session);
+        session.enable_datagrams(64);
+        for id in 0..10 {
+            assert!(session.send_unreliable(&Ping { id, sent_us: 0 }));
+        }
+        let datagrams: Vec<Bytes> = std::iter::from_fn(|| session.poll_datagram()).collect();
+        assert!(datagrams.len() >= 2 && datagrams.iter().all(|d| d.len() <= 64));
+        let count: usize =
+            datagrams.iter().map(|d| wire::datagram_bodies(d).unwrap().count()).sum();
+        assert_eq!(count, 10);
+        // Without the capability (WebSocket), the same call goes reliably.
+        let mut session = Session::new(SessionConfig::default(), 0);
+        session.handle_frame(&body(Hello { capabilities: 0, ..hello() }), at(1));
+        let _ = session.poll_event();
+        session.accept(acceptance());
+        let _ = sent(&mut session);
+        session.enable_datagrams(1_200);
+        session.send_unreliable(&Ping { id: 1, sent_us: 0 });
+        assert!(session.poll_datagram().is_none());
+        assert!(session.poll_transmit().is_some());
     }
 
     #[test]

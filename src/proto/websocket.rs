@@ -1,4 +1,5 @@
-//! WebSocket (RFC 6455), server side, sans-IO.
+//! WebSocket (RFC 6455), sans-IO: the server side, and the client side that
+//! the load tester and the integration tests use.
 //!
 //! This module owns the WebSocket half of a TCP connection after the HTTP/1.1
 //! upgrade: [`accept`] validates the opening handshake and builds the 101
@@ -7,6 +8,12 @@
 //! touches a socket, a clock or a thread: the driver feeds the bytes it read
 //! (starting with [`crate::proto::http1::RequestParser::take_buffered`]) and
 //! writes the bytes the encoders appended.
+//!
+//! The client role mirrors it: [`client_handshake_request`] builds the
+//! upgrade request, [`check_handshake_response`] validates the server's 101,
+//! [`Decoder::with_role`] with [`Role::Client`] decodes the server's unmasked
+//! frames (and refuses masked ones), and the `encode_*_masked` functions
+//! append masked client frames (section 5.3).
 //!
 //! No extension is ever negotiated, so every RSV bit must be zero. Every limit
 //! is named in [`Limits`] and is checked from the frame header, before the
@@ -31,7 +38,7 @@ pub const MAX_CLOSE_REASON_BYTES: usize = MAX_CONTROL_PAYLOAD_BYTES - 2;
 /// for its envelope.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 + 16;
 /// Length of a decoded `Sec-WebSocket-Key` (section 4.1).
-const KEY_BYTES: usize = 16;
+pub const KEY_BYTES: usize = 16;
 /// Length of a `Sec-WebSocket-Key` in base64, padding included.
 const KEY_BASE64_BYTES: usize = 24;
 
@@ -184,7 +191,152 @@ pub fn accept_key(key: &[u8]) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// Decoding client frames
+// Opening handshake, client side
+// ---------------------------------------------------------------------------
+
+/// Largest 101 response head a client reads; a server that sends more is
+/// refused rather than buffered.
+pub const MAX_RESPONSE_HEAD_BYTES: usize = 8 * 1024;
+/// Most header lines a client reads in the 101 response.
+pub const MAX_RESPONSE_HEADERS: usize = 32;
+
+/// `Sec-WebSocket-Key` for 16 random bytes: base64, 24 characters. The
+/// caller draws the bytes (this module never reads a random source).
+pub fn encode_client_key(nonce: [u8; KEY_BYTES]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(nonce)
+}
+
+/// The client's opening handshake (RFC 6455, section 4.1): a GET of `path`
+/// on `host` (as the `Host` header spells it, port included when not the
+/// default), with `key` from [`encode_client_key`], offering `protocols` in order
+/// of preference, and any `extra_headers` (e.g. `Origin`, `User-Agent`).
+pub fn client_handshake_request(
+    host: &str,
+    path: &str,
+    key: &str,
+    protocols: &[&str],
+    extra_headers: &[(&str, &str)],
+) -> Vec<u8> {
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {PROTOCOL_VERSION}\r\n"
+    );
+    if !protocols.is_empty() {
+        request.push_str(&format!("Sec-WebSocket-Protocol: {}\r\n", protocols.join(", ")));
+    }
+    for (name, value) in extra_headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.into_bytes()
+}
+
+/// A server's accepted opening handshake, as the client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerHandshake {
+    /// Bytes of the response head; WebSocket frames may follow them in the
+    /// same read.
+    pub head_len: usize,
+    /// The subprotocol the server selected, one of those offered.
+    pub protocol: Option<String>,
+}
+
+/// Why a client refuses the server's opening handshake (RFC 6455, section
+/// 4.1, the client's checks on the response).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientHandshakeError {
+    #[error("malformed HTTP response head")]
+    Malformed,
+    #[error("response head longer than {MAX_RESPONSE_HEAD_BYTES} bytes")]
+    TooLarge,
+    #[error("the server answered {status} instead of 101 Switching Protocols")]
+    Status { status: u16 },
+    #[error("missing Upgrade: websocket in the response")]
+    MissingUpgrade,
+    #[error("missing Connection: Upgrade in the response")]
+    MissingConnectionUpgrade,
+    #[error("Sec-WebSocket-Accept does not match the key")]
+    BadAccept,
+    #[error("the server selected the subprotocol {0:?}, which was not offered")]
+    UnofferedProtocol(String),
+    #[error("the server selected an extension, and none was offered")]
+    UnofferedExtension,
+}
+
+/// Checks the server's answer to [`client_handshake_request`]. Returns
+/// `Ok(None)` until the whole head has arrived, then the accepted handshake
+/// or why it is refused. `offered_protocols` is what the request offered.
+pub fn check_handshake_response(
+    bytes: &[u8],
+    key: &str,
+    offered_protocols: &[&str],
+) -> Result<Option<ServerHandshake>, ClientHandshakeError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+    let mut response = httparse::Response::new(&mut slots);
+    let head_len = match response.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if bytes.len() > MAX_RESPONSE_HEAD_BYTES => {
+            return Err(ClientHandshakeError::TooLarge)
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(ClientHandshakeError::TooLarge),
+        Err(_) => return Err(ClientHandshakeError::Malformed),
+    };
+    if head_len > MAX_RESPONSE_HEAD_BYTES {
+        return Err(ClientHandshakeError::TooLarge);
+    }
+    let status = response.code.unwrap_or(0);
+    if status != 101 {
+        return Err(ClientHandshakeError::Status { status });
+    }
+    let headers = response.headers;
+    let values = |name: &'static str| {
+        headers
+            .iter()
+            .filter(move |header| header.name.eq_ignore_ascii_case(name))
+            .map(|header| header.value)
+    };
+    let has_token = |name: &'static str, token: &str| {
+        values(name)
+            .flat_map(|value| value.split(|&byte| byte == b','))
+            .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    };
+    if !has_token("upgrade", "websocket") {
+        return Err(ClientHandshakeError::MissingUpgrade);
+    }
+    if !has_token("connection", "upgrade") {
+        return Err(ClientHandshakeError::MissingConnectionUpgrade);
+    }
+    let expected = accept_key(key.as_bytes());
+    let mut accepts = values("sec-websocket-accept");
+    match (accepts.next(), accepts.next()) {
+        (Some(accept), None) if accept.trim_ascii() == expected.as_bytes() => {}
+        _ => return Err(ClientHandshakeError::BadAccept),
+    }
+    if values("sec-websocket-extensions").next().is_some() {
+        return Err(ClientHandshakeError::UnofferedExtension);
+    }
+    let protocol = selected_protocol(values("sec-websocket-protocol"), offered_protocols)?;
+    Ok(Some(ServerHandshake { head_len, protocol }))
+}
+
+/// The subprotocol of the response: at most one value, and one we offered.
+fn selected_protocol<'v>(
+    mut values: impl Iterator<Item = &'v [u8]>,
+    offered: &[&str],
+) -> Result<Option<String>, ClientHandshakeError> {
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(value.trim_ascii()).into_owned();
+    if values.next().is_some() || !offered.contains(&text.as_str()) {
+        return Err(ClientHandshakeError::UnofferedProtocol(text));
+    }
+    Ok(Some(text))
+}
+
+// ---------------------------------------------------------------------------
+// Decoding frames
 // ---------------------------------------------------------------------------
 
 /// Per-connection limits of the decoder.
@@ -238,6 +390,7 @@ impl WsError {
 }
 
 const UNMASKED: WsError = WsError::protocol("client frames must be masked");
+const MASKED: WsError = WsError::protocol("server frames must not be masked");
 const RESERVED_BITS: WsError =
     WsError::protocol("reserved bits set without a negotiated extension");
 const UNKNOWN_OPCODE: WsError = WsError::protocol("unknown opcode");
@@ -286,7 +439,8 @@ impl Opcode {
 struct FrameHeader {
     fin: bool,
     opcode: Opcode,
-    mask: [u8; 4],
+    /// The masking key: always present in client frames, never in server ones.
+    mask: Option<[u8; 4]>,
     header_len: usize,
     payload_len: usize,
 }
@@ -301,6 +455,17 @@ struct PartialMessage {
     utf8_checked: usize,
 }
 
+/// Which end of the connection a [`Decoder`] serves. A server decodes
+/// client frames, which must be masked; a client decodes server frames,
+/// which must not be (RFC 6455, section 5.1: either violation closes the
+/// connection with 1002).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    #[default]
+    Server,
+    Client,
+}
+
 #[derive(Debug)]
 enum DecoderState {
     Open,
@@ -309,7 +474,9 @@ enum DecoderState {
     Failed(WsError),
 }
 
-/// Decodes the client frames of one connection into [`Incoming`] values.
+/// Decodes the peer's frames of one connection into [`Incoming`] values:
+/// a server's decoder ([`Decoder::new`]) reads client frames, a client's
+/// ([`Decoder::with_role`] with [`Role::Client`]) reads server frames.
 ///
 /// Call [`feed`](Self::feed) with each chunk read, then [`next`](Self::next)
 /// until it returns `Ok(None)`. After the client's Close, input is discarded
@@ -319,6 +486,7 @@ enum DecoderState {
 #[derive(Debug)]
 pub struct Decoder {
     limits: Limits,
+    role: Role,
     buffer: BytesMut,
     message: Option<PartialMessage>,
     state: DecoderState,
@@ -331,12 +499,22 @@ impl Default for Decoder {
 }
 
 impl Decoder {
+    /// A server's decoder: reads masked client frames.
     pub fn new(limits: Limits) -> Decoder {
-        Decoder { limits, buffer: BytesMut::new(), message: None, state: DecoderState::Open }
+        Decoder::with_role(limits, Role::Server)
+    }
+
+    /// A decoder for the given end of the connection.
+    pub fn with_role(limits: Limits, role: Role) -> Decoder {
+        Decoder { limits, role, buffer: BytesMut::new(), message: None, state: DecoderState::Open }
     }
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// Appends received bytes; discards them once the decoder has stopped.
@@ -383,7 +561,8 @@ impl Decoder {
     fn decode(&mut self) -> Result<Option<Incoming>, WsError> {
         loop {
             let assembled = self.message.as_ref().map(|message| message.data.len());
-            let Some(header) = parse_header(&self.buffer, assembled, &self.limits)? else {
+            let Some(header) = parse_header(&self.buffer, assembled, &self.limits, self.role)?
+            else {
                 return Ok(None);
             };
             if self.buffer.len() - header.header_len < header.payload_len {
@@ -391,7 +570,9 @@ impl Decoder {
             }
             let _ = self.buffer.split_to(header.header_len);
             let mut payload = self.buffer.split_to(header.payload_len);
-            unmask(&mut payload, header.mask);
+            if let Some(mask) = header.mask {
+                unmask(&mut payload, mask);
+            }
             if let Some(incoming) = self.handle_frame(header, payload)? {
                 return Ok(Some(incoming));
             }
@@ -452,11 +633,12 @@ impl PartialMessage {
 /// returns `None` if it is incomplete. Every check that the bytes present
 /// allow is made before waiting for more, so a violation is reported as
 /// early as possible. `assembled` is the size of the fragmented message in
-/// progress, if any.
+/// progress, if any; `role` is the end of the connection decoding.
 fn parse_header(
     buffer: &[u8],
     assembled: Option<usize>,
     limits: &Limits,
+    role: Role,
 ) -> Result<Option<FrameHeader>, WsError> {
     let [first, second, ..] = *buffer else {
         return Ok(None);
@@ -466,8 +648,11 @@ fn parse_header(
         return Err(RESERVED_BITS);
     }
     let opcode = Opcode::from_bits(first & 0x0F)?;
-    if second & 0x80 == 0 {
-        return Err(UNMASKED);
+    let masked = second & 0x80 != 0;
+    match role {
+        Role::Server if !masked => return Err(UNMASKED),
+        Role::Client if masked => return Err(MASKED),
+        _ => {}
     }
     let short_len = second & 0x7F;
     check_sequence(fin, opcode, short_len, assembled)?;
@@ -475,13 +660,16 @@ fn parse_header(
         return Ok(None);
     };
     check_size(opcode, payload_len, assembled, limits)?;
-    let header_len = 2 + length_bytes + 4;
-    let Some(&[m0, m1, m2, m3]) = buffer.get(header_len - 4..header_len) else {
-        return Ok(None);
+    let mask_len = if masked { 4 } else { 0 };
+    let header_len = 2 + length_bytes + mask_len;
+    let mask = match buffer.get(header_len - mask_len..header_len) {
+        None => return Ok(None),
+        Some(&[m0, m1, m2, m3]) => Some([m0, m1, m2, m3]),
+        Some(_) => None,
     };
     // check_size bounded payload_len by limits that are usize.
     let payload_len = usize::try_from(payload_len).map_err(|_| TOO_BIG)?;
-    Ok(Some(FrameHeader { fin, opcode, mask: [m0, m1, m2, m3], header_len, payload_len }))
+    Ok(Some(FrameHeader { fin, opcode, mask, header_len, payload_len }))
 }
 
 /// Checks the rules on control frames and on the order of fragments.
@@ -701,6 +889,64 @@ fn truncate_at_char_boundary(text: &str, max_bytes: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+// ---------------------------------------------------------------------------
+// Encoding client frames (always masked: section 5.3)
+// ---------------------------------------------------------------------------
+
+/// Longest frame header a client writes: a 64-bit length and the mask key.
+pub const MAX_CLIENT_HEADER_BYTES: usize = MAX_SERVER_HEADER_BYTES + 4;
+
+/// Appends a masked frame: header with the mask bit, the key, then the
+/// payload XORed with it in place.
+fn put_masked(out: &mut BytesMut, first: u8, payload: &[u8], mask_key: [u8; 4]) {
+    let header_start = out.len();
+    put_header(out, first, payload.len());
+    out[header_start + 1] |= 0x80;
+    out.put_slice(&mask_key);
+    let payload_start = out.len();
+    out.put_slice(payload);
+    // Masking and unmasking are the same XOR.
+    unmask(&mut out[payload_start..], mask_key);
+}
+
+/// Appends a single-frame binary message, masked with `mask_key`. The key
+/// must be fresh for every frame and unpredictable to scripts sharing the
+/// connection's path (section 10.3); the caller draws it.
+pub fn encode_binary_masked(payload: &[u8], mask_key: [u8; 4], out: &mut BytesMut) {
+    put_masked(out, FIN | OPCODE_BINARY, payload, mask_key);
+}
+
+/// Appends a single-frame text message, masked.
+pub fn encode_text_masked(text: &str, mask_key: [u8; 4], out: &mut BytesMut) {
+    put_masked(out, FIN | OPCODE_TEXT, text.as_bytes(), mask_key);
+}
+
+/// Appends a masked Ping. A payload over 125 bytes is truncated to fit.
+pub fn encode_ping_masked(payload: &[u8], mask_key: [u8; 4], out: &mut BytesMut) {
+    let payload = &payload[..payload.len().min(MAX_CONTROL_PAYLOAD_BYTES)];
+    put_masked(out, FIN | OPCODE_PING, payload, mask_key);
+}
+
+/// Appends a masked Pong. A payload over 125 bytes is truncated to fit.
+pub fn encode_pong_masked(payload: &[u8], mask_key: [u8; 4], out: &mut BytesMut) {
+    let payload = &payload[..payload.len().min(MAX_CONTROL_PAYLOAD_BYTES)];
+    put_masked(out, FIN | OPCODE_PONG, payload, mask_key);
+}
+
+/// Appends a masked Close, as [`encode_close`] builds it: a code that must
+/// not be sent gives an empty Close.
+pub fn encode_close_masked(code: u16, reason: &str, mask_key: [u8; 4], out: &mut BytesMut) {
+    if !is_valid_close_code(code) {
+        put_masked(out, FIN | OPCODE_CLOSE, &[], mask_key);
+        return;
+    }
+    let reason = truncate_at_char_boundary(reason, MAX_CLOSE_REASON_BYTES);
+    let mut payload = [0u8; MAX_CONTROL_PAYLOAD_BYTES];
+    payload[..2].copy_from_slice(&code.to_be_bytes());
+    payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+    put_masked(out, FIN | OPCODE_CLOSE, &payload[..2 + reason.len()], mask_key);
 }
 
 // ---------------------------------------------------------------------------
@@ -1205,6 +1451,196 @@ mod tests {
                             assert!(data.len() <= 125)
                         }
                         Ok(Some(Incoming::Close(_))) => {}
+                        Ok(None) => break,
+                        Err(error) => {
+                            assert!(matches!(error.code, 1002 | 1007 | 1009));
+                            break 'feed;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Proves that every frame the client encoders write decodes in a
+    /// server's decoder to what was encoded, across the three length
+    /// encodings, with a different key per frame.
+    #[test]
+    fn client_frames_round_trip_through_the_server_decoder() {
+        let mut out = BytesMut::new();
+        let mut expected = Vec::new();
+        for (index, len) in [0usize, 1, 7, 125, 126, 300, 65535, 65536].into_iter().enumerate() {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 31 + index) as u8).collect();
+            let key = [index as u8, 0xA5, 0x5A, !(index as u8)];
+            encode_binary_masked(&payload, key, &mut out);
+            expected.push(Incoming::Binary(Bytes::from(payload)));
+        }
+        encode_text_masked("héllo", [1, 2, 3, 4], &mut out);
+        encode_ping_masked(b"are you there", [5, 6, 7, 8], &mut out);
+        encode_pong_masked(&[9; 200], [9, 10, 11, 12], &mut out);
+        encode_close_masked(1000, "bye", [13, 14, 15, 16], &mut out);
+        expected.extend([
+            Incoming::Text(Bytes::from("héllo")),
+            Incoming::Ping(Bytes::from_static(b"are you there")),
+            Incoming::Pong(Bytes::from(vec![9; 125])),
+            Incoming::Close(Some((1000, "bye".into()))),
+        ]);
+        let limits = Limits { max_message_bytes: 70_000, max_frame_bytes: 70_000 };
+        assert_eq!(decode_all_with(limits, &out), Ok(expected));
+        // The RFC's masked "Hello" (section 5.7), byte for byte.
+        out.clear();
+        encode_text_masked("Hello", MASK, &mut out);
+        assert_eq!(&out[..], [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+        out.clear();
+        encode_close_masked(1006, "never on the wire", MASK, &mut out);
+        assert_eq!(&out[..], [0x88, 0x80, 0x37, 0xfa, 0x21, 0x3d]);
+    }
+
+    /// Proves the client role reads the server's unmasked frames, split at
+    /// every byte, and refuses a masked one (RFC 6455, section 5.1).
+    #[test]
+    fn client_decoder_reads_server_frames_and_refuses_masked_ones() {
+        let mut server = BytesMut::new();
+        encode_binary(&[7; 300], &mut server);
+        encode_ping(b"p", &mut server);
+        encode_binary(&vec![8; 70_000], &mut server);
+        encode_close(1001, "going", &mut server);
+        let expected = vec![
+            Incoming::Binary(Bytes::from(vec![7; 300])),
+            Incoming::Ping(Bytes::from_static(b"p")),
+            Incoming::Binary(Bytes::from(vec![8; 70_000])),
+            Incoming::Close(Some((1001, "going".into()))),
+        ];
+        let limits = Limits { max_message_bytes: 80_000, max_frame_bytes: 80_000 };
+        for split in [0, 1, 2, 3, 4, 303, 306, 70_310, server.len()] {
+            let mut decoder = Decoder::with_role(limits, Role::Client);
+            assert_eq!(decoder.role(), Role::Client);
+            let mut messages = Vec::new();
+            for part in [&server[..split], &server[split..]] {
+                decoder.feed(part);
+                while let Some(message) = decoder.next().unwrap() {
+                    messages.push(message);
+                }
+            }
+            assert_eq!(messages, expected, "split at {split}");
+        }
+        let mut decoder = Decoder::with_role(Limits::default(), Role::Client);
+        decoder.feed(&client_frame(0x82, b"masked"));
+        assert_eq!(decoder.next(), Err(MASKED));
+        assert_eq!(Decoder::default().role(), Role::Server);
+    }
+
+    /// Proves the client's request passes the server's `accept`, and the
+    /// server's 101 passes the client's check, frames in the same read
+    /// included.
+    #[test]
+    fn client_handshake_round_trip_with_the_server() {
+        let key = encode_client_key(*b"the sample nonce");
+        assert_eq!(key, RFC_KEY);
+        let request_bytes = client_handshake_request(
+            "127.0.0.1:8080",
+            "/ws",
+            &key,
+            &["ludus.v1", "other"],
+            &[("Origin", "http://localhost:8080")],
+        );
+        let request = request(std::str::from_utf8(&request_bytes).unwrap());
+        assert_eq!(request.header("origin"), Some("http://localhost:8080"));
+        let handshake = accept(&request, &["ludus.v1"]).unwrap();
+        let mut response = BytesMut::new();
+        handshake.response.encode(&mut response, true, false);
+        let head_len = response.len();
+        encode_binary(b"early", &mut response);
+        for partial in 0..head_len {
+            assert_eq!(
+                check_handshake_response(&response[..partial], &key, &["ludus.v1", "other"]),
+                Ok(None)
+            );
+        }
+        let accepted = check_handshake_response(&response, &key, &["ludus.v1", "other"]);
+        assert_eq!(
+            accepted,
+            Ok(Some(ServerHandshake { head_len, protocol: Some("ludus.v1".into()) }))
+        );
+        let mut decoder = Decoder::with_role(Limits::default(), Role::Client);
+        decoder.feed(&response[head_len..]);
+        assert_eq!(decoder.next(), Ok(Some(Incoming::Binary(Bytes::from_static(b"early")))));
+    }
+
+    #[test]
+    fn client_refuses_bad_handshake_responses() {
+        let ok = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n",
+            accept_key(RFC_KEY.as_bytes())
+        );
+        let check = |head: &str| check_handshake_response(head.as_bytes(), RFC_KEY, &["ludus.v1"]);
+        assert_eq!(check(&format!("{ok}\r\n")).unwrap().unwrap().protocol, None);
+        let with = |extra: &str| format!("{ok}{extra}\r\n");
+        assert!(check(&with("Sec-WebSocket-Protocol: ludus.v1\r\n")).unwrap().is_some());
+        let cases = [
+            (
+                "HTTP/1.1 426 Upgrade Required\r\n\r\n".to_owned(),
+                ClientHandshakeError::Status { status: 426 },
+            ),
+            (
+                ok.replace("Upgrade: websocket\r\n", "") + "\r\n",
+                ClientHandshakeError::MissingUpgrade,
+            ),
+            (
+                ok.replace("Connection: Upgrade", "Connection: close") + "\r\n",
+                ClientHandshakeError::MissingConnectionUpgrade,
+            ),
+            (
+                ok.replace("s3pPLMBiTxaQ9kYGzzhZRbK", "AAAAAAAAAAAAAAAAAAAAAAA") + "\r\n",
+                ClientHandshakeError::BadAccept,
+            ),
+            (
+                with("Sec-WebSocket-Protocol: chat\r\n"),
+                ClientHandshakeError::UnofferedProtocol("chat".into()),
+            ),
+            (
+                with("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+                ClientHandshakeError::UnofferedExtension,
+            ),
+            ("HTTP/1.1 1O1 Nope\r\n\r\n".to_owned(), ClientHandshakeError::Malformed),
+        ];
+        for (head, expected) in cases {
+            assert_eq!(check(&head), Err(expected), "{head}");
+        }
+        let endless = format!("{ok}X-Padding: {}\r\n", "x".repeat(MAX_RESPONSE_HEAD_BYTES));
+        assert_eq!(check(&endless), Err(ClientHandshakeError::TooLarge));
+    }
+
+    /// Proves the client-role decoder never panics either: server frame
+    /// streams with random bytes flipped, fed in random chunks.
+    #[test]
+    fn client_role_random_input_never_panics() {
+        let mut rng = SplitMix64(0xc11e);
+        let limits = Limits { max_message_bytes: 512, max_frame_bytes: 300 };
+        let mut valid = BytesMut::new();
+        encode_binary(&[3; 200], &mut valid);
+        encode_ping(b"p", &mut valid);
+        encode_text("héllo", &mut valid);
+        encode_close(1000, "x", &mut valid);
+        for _ in 0..20_000 {
+            let mut bytes = valid.to_vec();
+            for _ in 0..1 + rng.below(4) {
+                let index = rng.below(bytes.len() as u64) as usize;
+                bytes[index] ^= 1 << rng.below(8);
+            }
+            let mut decoder = Decoder::with_role(limits, Role::Client);
+            let mut rest = &bytes[..];
+            'feed: while !rest.is_empty() {
+                let take = (1 + rng.below(80) as usize).min(rest.len());
+                decoder.feed(&rest[..take]);
+                rest = &rest[take..];
+                loop {
+                    match decoder.next() {
+                        Ok(Some(Incoming::Binary(data) | Incoming::Text(data))) => {
+                            assert!(data.len() <= 512)
+                        }
+                        Ok(Some(_)) => {}
                         Ok(None) => break,
                         Err(error) => {
                             assert!(matches!(error.code, 1002 | 1007 | 1009));

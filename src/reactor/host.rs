@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use crate::proto::session::{Acceptance, Now, Session};
+use crate::proto::session::{Acceptance, Now, Session, SessionEvent};
 use crate::proto::wire::{ErrorCode, Hello, Message, Text};
 use crate::reactor::web::{self, ServerFacts, WebResponse};
 
@@ -53,6 +53,50 @@ pub trait Host {
     fn certificate_changed(&mut self, _sha256_hex: Option<String>) {}
     /// Sessions this host holds (for stats).
     fn session_count(&self) -> usize;
+}
+
+/// How a session ended, for its transport to close itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEnd {
+    pub code: ErrorCode,
+    pub reason: String,
+    /// The client said Bye (it reads nothing more).
+    pub by_peer: bool,
+}
+
+/// Hands a session's events to the host, the same way for every transport:
+/// Hello goes to [`Host::hello`] and is accepted or rejected, messages go
+/// to [`Host::message`], and the end of a session the host accepted to
+/// [`Host::closed`] exactly once (`host_knows` tracks that, per session).
+/// Returns how the session ended, when it did: the transport then sends
+/// what `poll_transmit` holds (the Bye) and closes.
+pub fn pump_events<H: Host>(
+    session: &mut Session,
+    session_ref: SessionRef,
+    host_knows: &mut bool,
+    host: &mut H,
+    now: Now,
+) -> Option<SessionEnd> {
+    let mut end = None;
+    while let Some(event) = session.poll_event() {
+        match event {
+            SessionEvent::Hello { hello, .. } => match host.hello(session_ref, &hello, now) {
+                Ok(acceptance) => {
+                    session.accept(acceptance);
+                    *host_knows = true;
+                }
+                Err((code, text)) => session.reject(code, &text),
+            },
+            SessionEvent::Message(message) => host.message(session_ref, message, session, now),
+            SessionEvent::Closed { code, reason, by_peer } => {
+                if std::mem::take(host_knows) {
+                    host.closed(session_ref);
+                }
+                end = Some(SessionEnd { code, reason, by_peer });
+            }
+        }
+    }
+    end
 }
 
 /// The host of a server without rooms yet: accepts everyone as a guest,

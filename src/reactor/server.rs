@@ -333,6 +333,7 @@ fn build_shard(
     let options = TcpOptions {
         max_connections: serve.max_tcp_connections,
         max_connections_per_ip: serve.max_tcp_connections_per_ip,
+        allowed_origins: serve.allowed_origins.clone(),
         ..TcpOptions::default()
     };
     let tcp = TcpEndpoint::new(shard, options, listeners, now);
@@ -342,7 +343,7 @@ fn build_shard(
         stats: Arc::clone(&plan.stats),
     };
     let host = GuestHost::new(shard, facts);
-    let quic_app = WtServer::new(shard, host);
+    let quic_app = WtServer::new(shard, host).with_allowed_origins(serve.allowed_origins.clone());
     let stats = Arc::clone(&plan.stats[usize::from(shard)]);
     let parts =
         ShardParts { id: shard, poll, mailbox, peers, udp, quic, quic_app, tcp, clock, stats };

@@ -17,13 +17,14 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
-use super::host::{Host, HttpRequest, SessionRef, Transport};
+use super::host::{pump_events, Host, HttpRequest, SessionRef, Transport};
+use super::quic::app::origin_allowed;
 use super::shard::TCP_TOKEN_BASE;
 use super::timer::{TimerKey, TimerWheel};
 use crate::proto::http1::{self, Method, RequestParser, Response};
-use crate::proto::session::{Now, Session, SessionConfig, SessionEvent};
+use crate::proto::session::{Now, Session, SessionConfig};
 use crate::proto::websocket::{self as ws, CloseState, Incoming};
-use crate::proto::wire::{DecodeError, ErrorCode, FrameDecoder};
+use crate::proto::wire::{self, DecodeError, ErrorCode, FrameDecoder};
 
 /// Listeners per shard (TLS and plain).
 pub const LISTENERS_MAX: usize = 4;
@@ -52,6 +53,9 @@ pub struct TcpOptions {
     pub http: http1::Limits,
     pub websocket: ws::Limits,
     pub session: SessionConfig,
+    /// Origins allowed to open WebSocket sessions (same policy as
+    /// WebTransport: empty allows local development pages only).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for TcpOptions {
@@ -64,7 +68,12 @@ impl Default for TcpOptions {
             max_outbox_bytes: 4 << 20,
             http: http1::Limits::default(),
             websocket: ws::Limits::default(),
-            session: SessionConfig::default(),
+            // WebSocket has no datagrams: never grant CAP_DATAGRAMS there.
+            session: SessionConfig {
+                capabilities: wire::CAP_ALL & !wire::CAP_DATAGRAMS,
+                ..SessionConfig::default()
+            },
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -570,6 +579,20 @@ fn upgrade(connection: &mut Connection, request: &http1::Request, context: Conte
         connection.closing = true;
         return;
     }
+    // Browsers send an Origin with every WebSocket; refusing foreign ones
+    // stops other sites from opening sessions with a visitor's cookies.
+    if let Some(origin) = request.header("origin") {
+        if !origin_allowed(origin, &context.options.allowed_origins) {
+            let response = http1::error_response(
+                403,
+                "origin_not_allowed",
+                "this origin may not open sessions",
+            );
+            response.encode(&mut connection.out, false, false);
+            connection.closing = true;
+            return;
+        }
+    }
     let handshake = match ws::accept(request, &[WEBSOCKET_PROTOCOL]) {
         Ok(handshake) => handshake,
         Err(error) => {
@@ -677,34 +700,16 @@ fn pump_session<H: Host>(
     host: &mut H,
     now: Now,
 ) {
-    while let Some(event) = state.session.poll_event() {
-        match event {
-            SessionEvent::Hello { hello, .. } => match host.hello(session_ref, &hello, now) {
-                Ok(acceptance) => {
-                    state.session.accept(acceptance);
-                    state.host_knows = true;
-                }
-                Err((code, text)) => state.session.reject(code, &text),
-            },
-            SessionEvent::Message(message) => {
-                host.message(session_ref, message, &mut state.session, now)
-            }
-            SessionEvent::Closed { code, .. } => {
-                flush_session(state, out);
-                if state.host_knows {
-                    host.closed(session_ref);
-                    state.host_knows = false;
-                }
-                // After either side's Bye the WebSocket closes cleanly.
-                if state.close.can_send_data() {
-                    ws::encode_close(close_code_for(code), code.name(), out);
-                    state.close.on_close_sent();
-                }
-                *closing = true;
-            }
-        }
-    }
+    let end = pump_events(&mut state.session, session_ref, &mut state.host_knows, host, now);
     flush_session(state, out);
+    if let Some(end) = end {
+        // After either side's Bye the WebSocket closes cleanly.
+        if state.close.can_send_data() {
+            ws::encode_close(close_code_for(end.code), end.code.name(), out);
+            state.close.on_close_sent();
+        }
+        *closing = true;
+    }
 }
 
 /// The WebSocket close code for a Bye code (PROTOCOL.md section 1.2).

@@ -37,6 +37,7 @@
 //! Runs on whichever shard owns the connection; holds no shared state.
 
 pub mod capsule;
+pub mod connection;
 pub mod error;
 pub mod frame;
 pub mod headers;
