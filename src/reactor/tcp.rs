@@ -110,6 +110,8 @@ struct Connection {
     /// Close now: the peer is gone or misbehaved at the transport level.
     dead: bool,
     close_notify_sent: bool,
+    /// Queued in the endpoint's dirty list for this turn.
+    dirty: bool,
     last_activity_ms: u64,
     /// When the request (or TLS handshake) in progress started.
     request_started_ms: Option<u64>,
@@ -217,8 +219,11 @@ impl TcpEndpoint {
     }
 
     fn mark_dirty(&mut self, index: usize) {
-        if !self.dirty.contains(&index) {
-            self.dirty.push(index);
+        if let Some(connection) = self.connections.get_mut(index) {
+            if !connection.dirty {
+                connection.dirty = true;
+                self.dirty.push(index);
+            }
         }
     }
 
@@ -273,6 +278,7 @@ impl TcpEndpoint {
                 closing: false,
                 dead: false,
                 close_notify_sent: false,
+                dirty: false,
                 last_activity_ms: now.monotonic_ms,
                 request_started_ms: Some(now.monotonic_ms),
             });
@@ -314,9 +320,8 @@ impl TcpEndpoint {
     pub fn drive<H: Host>(&mut self, registry: &Registry, host: &mut H, now: Now) {
         let mut dirty = std::mem::take(&mut self.dirty);
         for index in dirty.drain(..) {
-            if !self.connections.contains(index) {
-                continue;
-            }
+            let Some(connection) = self.connections.get_mut(index) else { continue };
+            connection.dirty = false;
             self.pump(index, host, now);
             let connection = &mut self.connections[index];
             write_out(connection, &mut self.counters);
@@ -334,6 +339,8 @@ impl TcpEndpoint {
             }
             self.arm_deadline(index);
         }
+        // Keep the allocation; connections marked meanwhile stay queued.
+        dirty.append(&mut self.dirty);
         self.dirty = dirty;
     }
 
