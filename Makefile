@@ -1,5 +1,5 @@
 # Ludus: the two commands are `make run` and `make test`.
-.PHONY: run test setup services build check unit js fuzz-smoke fuzz bench generated fmt lint clean
+.PHONY: run test setup services acceptance-deps acceptance build check unit js fuzz-smoke fuzz bench generated fmt lint clean
 
 CARGO ?= cargo
 FUZZ_SECONDS ?= 20
@@ -9,7 +9,7 @@ run:
 	$(CARGO) run --release --bin ludus -- serve
 
 ## test: install what is missing, start services, run every test
-test: setup services check unit js fuzz-smoke
+test: setup services acceptance-deps check unit js fuzz-smoke
 	@echo "make test: all checks passed"
 
 setup:
@@ -17,6 +17,14 @@ setup:
 
 services:
 	@bash scripts/services.sh
+
+## acceptance-deps: Chromium, the aioquic venv and playwright-core for tests/acceptance.rs
+acceptance-deps:
+	@bash scripts/acceptance-deps.sh
+
+## acceptance: only the end-to-end tests, printing what each proved (RTTs included)
+acceptance: acceptance-deps
+	$(CARGO) test --test acceptance -- --nocapture
 
 build:
 	$(CARGO) build --release --bin ludus
@@ -33,7 +41,7 @@ unit:
 
 ## js: the JavaScript codec against the shared vectors
 js:
-	node --test web/proto/
+	node --test web/proto/ web/client/
 
 ## fuzz-smoke: each fuzz target for FUZZ_SECONDS (needs nightly + cargo-fuzz)
 fuzz-smoke:
