@@ -7,7 +7,9 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::codec::{parse_varint, put_varint, varint_len, write_varint, Reader, VARINT_MAX_LEN};
+use super::codec::{
+    parse_varint, put_varint, varint_len, write_varint, Field, Reader, VARINT_MAX_LEN,
+};
 use super::error::DecodeError;
 use super::macros::WireMessage;
 use super::messages::Message;
@@ -55,10 +57,7 @@ pub fn encode_message_frame(message: &Message, out: &mut BytesMut) {
 
 fn finish_frame(out: &mut BytesMut, start: usize) {
     let body_len = out.len() - start - 1;
-    assert!(
-        (1..=MAX_FRAME_LEN).contains(&body_len),
-        "frame body of {body_len} bytes"
-    );
+    assert!((1..=MAX_FRAME_LEN).contains(&body_len), "frame body of {body_len} bytes");
     let mut prefix = [0u8; VARINT_MAX_LEN];
     let prefix_len = write_varint(&mut prefix, body_len as u64);
     if prefix_len > 1 {
@@ -72,6 +71,31 @@ fn finish_frame(out: &mut BytesMut, start: usize) {
 /// Decodes a frame body into a message.
 pub fn decode_body(body: &Bytes) -> Result<Message, DecodeError> {
     Message::decode_body(body)
+}
+
+/// The type code at the front of a frame body, without decoding the rest:
+/// hot paths dispatch on it and decode their few message types with
+/// [`decode_body_as`], which skips the `Message` enum (a 472-byte value
+/// whose moves dominate a generic decode; see docs/BENCHMARKS.md).
+#[inline]
+pub fn peek_type_code(body: &[u8]) -> Result<u64, DecodeError> {
+    parse_varint(body).map(|(code, _)| code)
+}
+
+/// Decodes a body that holds an `M`; `Ok(None)` when it holds another type
+/// (the caller falls back to [`decode_body`]). Same checks as the generic
+/// decode, trailing bytes included.
+#[inline]
+pub fn decode_body_as<M: WireMessage>(body: &Bytes) -> Result<Option<M>, DecodeError> {
+    let mut reader = Reader::new(body);
+    if reader.varint()? != u64::from(M::CODE) {
+        return Ok(None);
+    }
+    let message = M::decode(&mut reader)?;
+    match reader.remaining() {
+        0 => Ok(Some(message)),
+        count => Err(DecodeError::TrailingBytes { count }),
+    }
 }
 
 /// Decodes exactly one frame (prefix and body) that fills `frame`.
@@ -95,10 +119,7 @@ fn check_frame_length(len: u64) -> Result<usize, DecodeError> {
         return Err(DecodeError::EmptyFrame);
     }
     if len > MAX_FRAME_LEN as u64 {
-        return Err(DecodeError::FrameTooLarge {
-            len,
-            max: MAX_FRAME_LEN,
-        });
+        return Err(DecodeError::FrameTooLarge { len, max: MAX_FRAME_LEN });
     }
     Ok(len as usize)
 }
@@ -116,9 +137,7 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     pub fn new() -> FrameDecoder {
-        FrameDecoder {
-            buffer: BytesMut::with_capacity(4096),
-        }
+        FrameDecoder { buffer: BytesMut::with_capacity(4096) }
     }
 
     /// Appends received bytes.
@@ -162,10 +181,7 @@ impl FrameDecoder {
             }
             // Three bytes that do not end a varint already exceed the limit.
             Err(DecodeError::Truncated { .. }) => {
-                return Err(DecodeError::FrameTooLarge {
-                    len: u64::MAX,
-                    max: MAX_FRAME_LEN,
-                })
+                return Err(DecodeError::FrameTooLarge { len: u64::MAX, max: MAX_FRAME_LEN })
             }
             Err(error) => return Err(error),
         };
@@ -177,19 +193,13 @@ impl FrameDecoder {
 /// The frame bodies of one datagram, in order.
 pub fn datagram_bodies(datagram: &Bytes) -> Result<DatagramBodies<'_>, DecodeError> {
     if datagram.len() > MAX_DATAGRAM_LEN {
-        return Err(DecodeError::DatagramTooLarge {
-            len: datagram.len(),
-            max: MAX_DATAGRAM_LEN,
-        });
+        return Err(DecodeError::DatagramTooLarge { len: datagram.len(), max: MAX_DATAGRAM_LEN });
     }
     // A datagram carries at least one frame.
     if datagram.is_empty() {
         return Err(DecodeError::EmptyFrame);
     }
-    Ok(DatagramBodies {
-        reader: Reader::new(datagram),
-        failed: false,
-    })
+    Ok(DatagramBodies { reader: Reader::new(datagram), failed: false })
 }
 
 /// Iterator over the frame bodies of a datagram; stops after the first error.
@@ -224,10 +234,7 @@ pub struct DatagramPacker {
 impl DatagramPacker {
     pub fn new(max_len: usize) -> DatagramPacker {
         assert!(max_len <= MAX_DATAGRAM_LEN);
-        DatagramPacker {
-            buffer: BytesMut::with_capacity(max_len),
-            max_len,
-        }
+        DatagramPacker { buffer: BytesMut::with_capacity(max_len), max_len }
     }
 
     /// Adds a message to the current datagram. Returns the finished previous
@@ -266,11 +273,28 @@ mod tests {
     }
 
     #[test]
+    fn typed_decode_agrees_with_the_generic_one_and_declines_other_types() {
+        use crate::proto::wire::Input;
+        let input = Input { seq: 5, client_frame: 9, inputs: [1, 2].into_iter().collect() };
+        let mut out = BytesMut::new();
+        encode_body(&input, &mut out);
+        let body = out.freeze();
+        assert_eq!(peek_type_code(&body), Ok(u64::from(Input::CODE)));
+        assert_eq!(decode_body_as::<Input>(&body), Ok(Some(input.clone())));
+        assert_eq!(decode_body(&body), Ok(Message::Input(input)));
+        assert_eq!(decode_body_as::<Ping>(&body), Ok(None));
+        let mut trailing = body.to_vec();
+        trailing.push(0);
+        assert_eq!(
+            decode_body_as::<Input>(&Bytes::from(trailing)),
+            Err(DecodeError::TrailingBytes { count: 1 })
+        );
+    }
+
+    #[test]
     fn frames_with_long_bodies_get_a_longer_prefix() {
-        let message = ChatSend {
-            text: Text::new(&"x".repeat(300)).unwrap(),
-            ..ChatSend::default()
-        };
+        let message =
+            ChatSend { text: Text::new(&"x".repeat(300)).unwrap(), ..ChatSend::default() };
         let mut out = BytesMut::new();
         encode_frame(&message, &mut out);
         let frame = out.freeze();
@@ -306,17 +330,11 @@ mod tests {
         decoder.extend(&[0x81, 0x80, 0x04]); // 65 537
         assert_eq!(
             decoder.next_body(),
-            Err(DecodeError::FrameTooLarge {
-                len: 65_537,
-                max: MAX_FRAME_LEN
-            })
+            Err(DecodeError::FrameTooLarge { len: 65_537, max: MAX_FRAME_LEN })
         );
         let mut decoder = FrameDecoder::new();
         decoder.extend(&[0xff, 0xff, 0xff]);
-        assert!(matches!(
-            decoder.next_body(),
-            Err(DecodeError::FrameTooLarge { .. })
-        ));
+        assert!(matches!(decoder.next_body(), Err(DecodeError::FrameTooLarge { .. })));
         let mut decoder = FrameDecoder::new();
         decoder.extend(&[0x00]);
         assert_eq!(decoder.next_body(), Err(DecodeError::EmptyFrame));
@@ -348,10 +366,7 @@ mod tests {
     #[test]
     fn datagram_packer_refuses_a_message_larger_than_a_datagram() {
         let mut packer = DatagramPacker::new(32);
-        let message = ChatSend {
-            text: Text::new(&"y".repeat(64)).unwrap(),
-            ..ChatSend::default()
-        };
+        let message = ChatSend { text: Text::new(&"y".repeat(64)).unwrap(), ..ChatSend::default() };
         assert!(packer.push(&message).is_err());
         assert_eq!(packer.finish(), None);
     }
@@ -360,16 +375,10 @@ mod tests {
     fn oversized_datagrams_and_trailing_bytes_are_rejected() {
         assert!(matches!(datagram_bodies(&Bytes::new()), Err(DecodeError::EmptyFrame)));
         let big = Bytes::from(vec![1u8; MAX_DATAGRAM_LEN + 1]);
-        assert!(matches!(
-            datagram_bodies(&big),
-            Err(DecodeError::DatagramTooLarge { .. })
-        ));
+        assert!(matches!(datagram_bodies(&big), Err(DecodeError::DatagramTooLarge { .. })));
         let mut out = BytesMut::new();
         encode_frame(&ping(1), &mut out);
         out.put_u8(0);
-        assert_eq!(
-            decode_frame(&out.freeze()),
-            Err(DecodeError::TrailingBytes { count: 1 })
-        );
+        assert_eq!(decode_frame(&out.freeze()), Err(DecodeError::TrailingBytes { count: 1 }));
     }
 }
