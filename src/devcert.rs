@@ -83,19 +83,12 @@ impl DevCert {
     /// Writes `cert.pem` and `key.pem` into `dir`, creating it, the key
     /// readable by the owner only. Existing files are replaced.
     pub fn write(&self, dir: &Path) -> Result<CertPaths, DevCertError> {
-        std::fs::create_dir_all(dir).map_err(|source| DevCertError::Write {
-            path: dir.to_owned(),
-            source,
-        })?;
-        let paths = CertPaths {
-            cert: dir.join(CERT_FILE),
-            key: dir.join(KEY_FILE),
-        };
+        std::fs::create_dir_all(dir)
+            .map_err(|source| DevCertError::Write { path: dir.to_owned(), source })?;
+        let paths = CertPaths { cert: dir.join(CERT_FILE), key: dir.join(KEY_FILE) };
         write_private(&paths.key, self.key_pem.as_bytes())?;
-        std::fs::write(&paths.cert, &self.cert_pem).map_err(|source| DevCertError::Write {
-            path: paths.cert.clone(),
-            source,
-        })?;
+        std::fs::write(&paths.cert, &self.cert_pem)
+            .map_err(|source| DevCertError::Write { path: paths.cert.clone(), source })?;
         Ok(paths)
     }
 }
@@ -167,19 +160,13 @@ fn certificate_params(
     not_after: SystemTime,
 ) -> Result<CertificateParams, DevCertError> {
     let mut params = CertificateParams::default();
-    for name in DEFAULT_SUBJECT_ALT_NAMES
-        .iter()
-        .copied()
-        .chain(extra_names.iter().map(String::as_str))
+    for name in
+        DEFAULT_SUBJECT_ALT_NAMES.iter().copied().chain(extra_names.iter().map(String::as_str))
     {
         // CertificateParams::new does this same IP-or-DNS split, but for one
         // name at a time so the error can say which name is bad.
-        let one = CertificateParams::new(vec![name.to_owned()]).map_err(|source| {
-            DevCertError::SubjectAltName {
-                name: name.to_owned(),
-                source,
-            }
-        })?;
+        let one = CertificateParams::new(vec![name.to_owned()])
+            .map_err(|source| DevCertError::SubjectAltName { name: name.to_owned(), source })?;
         params.subject_alt_names.extend(one.subject_alt_names);
     }
     let mut subject = DistinguishedName::new();
@@ -195,10 +182,7 @@ fn certificate_params(
 /// Writes a file only its owner can read. Permissions are set before the
 /// contents go in, also when the file already existed with wider ones.
 fn write_private(path: &Path, contents: &[u8]) -> Result<(), DevCertError> {
-    let error = |source| DevCertError::Write {
-        path: path.to_owned(),
-        source,
-    };
+    let error = |source| DevCertError::Write { path: path.to_owned(), source };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -206,8 +190,7 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), DevCertError> {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         options.mode(KEY_FILE_MODE);
         let file = options.open(path).map_err(error)?;
-        file.set_permissions(std::fs::Permissions::from_mode(KEY_FILE_MODE))
-            .map_err(error)?;
+        file.set_permissions(std::fs::Permissions::from_mode(KEY_FILE_MODE)).map_err(error)?;
         write_all(file, contents).map_err(error)
     }
     #[cfg(not(unix))]
@@ -229,20 +212,14 @@ mod tests {
     #[test]
     fn hashes_are_of_the_certificate_and_its_public_key() {
         let cert = generate(&[], VALIDITY_DAYS_MAX).unwrap();
-        assert_eq!(
-            cert.cert_sha256,
-            <[u8; 32]>::from(Sha256::digest(&cert.cert_der))
-        );
+        assert_eq!(cert.cert_sha256, <[u8; 32]>::from(Sha256::digest(&cert.cert_der)));
         assert_eq!(cert.cert_sha256_hex().len(), 64);
         assert!(cert.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(cert.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
         // The SPKI sits verbatim inside the certificate.
         let key = KeyPair::from_pem(&cert.key_pem).unwrap();
         let spki = key.subject_public_key_info();
-        assert!(cert
-            .cert_der
-            .windows(spki.len())
-            .any(|window| window == spki));
+        assert!(cert.cert_der.windows(spki.len()).any(|window| window == spki));
         assert_eq!(cert.spki_sha256, <[u8; 32]>::from(Sha256::digest(&spki)));
     }
 
@@ -255,14 +232,8 @@ mod tests {
             assert!(period < Duration::from_secs(u64::from(days) * SECONDS_PER_DAY));
             assert!(cert.not_before < now && now < cert.not_after);
         }
-        assert!(matches!(
-            generate_at(&[], 0, now),
-            Err(DevCertError::Validity(0))
-        ));
-        assert!(matches!(
-            generate_at(&[], 15, now),
-            Err(DevCertError::Validity(15))
-        ));
+        assert!(matches!(generate_at(&[], 0, now), Err(DevCertError::Validity(0))));
+        assert!(matches!(generate_at(&[], 15, now), Err(DevCertError::Validity(15))));
     }
 
     #[test]
@@ -290,10 +261,7 @@ mod tests {
         let paths = second.write(&out).unwrap();
         let mode = std::fs::metadata(&paths.key).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, KEY_FILE_MODE);
-        assert_eq!(
-            std::fs::read_to_string(&paths.cert).unwrap(),
-            second.cert_pem
-        );
+        assert_eq!(std::fs::read_to_string(&paths.cert).unwrap(), second.cert_pem);
         assert_eq!(std::fs::read_to_string(&paths.key).unwrap(), second.key_pem);
     }
 }

@@ -46,30 +46,20 @@ fn javascript_schema_is_current() {
 
 #[test]
 fn message_vectors_are_current() {
-    check_file(
-        &root().join("tests/vectors/messages.json"),
-        &pretty(&schema::valid_vectors()),
-    );
+    check_file(&root().join("tests/vectors/messages.json"), &pretty(&schema::valid_vectors()));
 }
 
 #[test]
 fn invalid_vectors_are_current() {
-    check_file(
-        &root().join("tests/vectors/invalid.json"),
-        &pretty(&schema::invalid_vectors()),
-    );
+    check_file(&root().join("tests/vectors/invalid.json"), &pretty(&schema::invalid_vectors()));
 }
 
 #[test]
 fn protocol_document_catalog_is_current() {
     let path = root().join("docs/PROTOCOL.md");
     let document = fs::read_to_string(&path).expect("docs/PROTOCOL.md exists");
-    let begin = document
-        .find(CATALOG_BEGIN)
-        .expect("PROTOCOL.md has the catalog begin marker");
-    let end = document
-        .find(CATALOG_END)
-        .expect("PROTOCOL.md has the catalog end marker");
+    let begin = document.find(CATALOG_BEGIN).expect("PROTOCOL.md has the catalog begin marker");
+    let end = document.find(CATALOG_END).expect("PROTOCOL.md has the catalog end marker");
     let expected = format!(
         "{}{CATALOG_BEGIN}\n{}{}",
         &document[..begin],

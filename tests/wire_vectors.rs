@@ -9,11 +9,7 @@ use serde_json::Value;
 fn load(name: &str) -> Vec<Value> {
     let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
-    serde_json::from_str::<Value>(&text)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
+    serde_json::from_str::<Value>(&text).unwrap().as_array().unwrap().clone()
 }
 
 #[test]
@@ -24,18 +20,10 @@ fn every_valid_vector_encodes_and_decodes_exactly() {
         let id = vector["id"].as_str().unwrap();
         let message = Message::from_json(vector["message"].as_str().unwrap(), &vector["fields"])
             .unwrap_or_else(|error| panic!("{id}: {error}"));
-        assert_eq!(
-            u64::from(message.code()),
-            vector["code"].as_u64().unwrap(),
-            "{id}"
-        );
+        assert_eq!(u64::from(message.code()), vector["code"].as_u64().unwrap(), "{id}");
         let mut out = BytesMut::new();
         encode_message_frame(&message, &mut out);
-        assert_eq!(
-            hex::encode(&out),
-            vector["frame"].as_str().unwrap(),
-            "{id}: encoding"
-        );
+        assert_eq!(hex::encode(&out), vector["frame"].as_str().unwrap(), "{id}: encoding");
         let frame = Bytes::from(hex::decode(vector["frame"].as_str().unwrap()).unwrap());
         let decoded = decode_frame(&frame).unwrap_or_else(|error| panic!("{id}: {error}"));
         assert_eq!(decoded, message, "{id}: decoding");
@@ -47,10 +35,7 @@ fn every_valid_vector_encodes_and_decodes_exactly() {
 fn every_message_type_has_vectors() {
     let vectors = load("messages.json");
     for info in CATALOG {
-        let count = vectors
-            .iter()
-            .filter(|vector| vector["message"] == info.name)
-            .count();
+        let count = vectors.iter().filter(|vector| vector["message"] == info.name).count();
         assert!(count >= 2, "{} has {count} vectors", info.name);
     }
 }
@@ -60,10 +45,6 @@ fn every_invalid_vector_is_rejected_for_its_reason() {
     for vector in load("invalid.json") {
         let what = vector["what"].as_str().unwrap();
         let error = schema::decode_invalid(vector["frame"].as_str().unwrap()).expect_err(what);
-        assert_eq!(
-            error.kind(),
-            vector["error"].as_str().unwrap(),
-            "{what}: {error}"
-        );
+        assert_eq!(error.kind(), vector["error"].as_str().unwrap(), "{what}: {error}");
     }
 }

@@ -9,7 +9,7 @@
 //!   QPACK with the static table only, capsules.
 
 pub mod h3;
-pub mod session;
 pub mod http1;
+pub mod session;
 pub mod websocket;
 pub mod wire;

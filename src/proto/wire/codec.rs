@@ -39,9 +39,7 @@ impl<'a> Reader<'a> {
     fn need(&self, count: usize) -> Result<(), DecodeError> {
         let remaining = self.remaining();
         if remaining < count {
-            return Err(DecodeError::Truncated {
-                needed: count - remaining,
-            });
+            return Err(DecodeError::Truncated { needed: count - remaining });
         }
         Ok(())
     }
@@ -84,10 +82,7 @@ impl<'a> Reader<'a> {
     pub fn length(&mut self, max: usize) -> Result<usize, DecodeError> {
         let len = self.varint()?;
         if len > max as u64 {
-            return Err(DecodeError::TooLong {
-                len: len as usize,
-                max,
-            });
+            return Err(DecodeError::TooLong { len: len as usize, max });
         }
         let len = len as usize;
         self.need(len)?;
@@ -99,10 +94,7 @@ impl<'a> Reader<'a> {
     pub fn count(&mut self, max: usize, item_min_len: usize) -> Result<usize, DecodeError> {
         let count = self.varint()?;
         if count > max as u64 {
-            return Err(DecodeError::TooManyItems {
-                count: count as usize,
-                max,
-            });
+            return Err(DecodeError::TooManyItems { count: count as usize, max });
         }
         let count = count as usize;
         self.need(count * item_min_len)?;
@@ -258,9 +250,7 @@ impl Field for bool {
         json!(*self)
     }
     fn from_json(value: &Value) -> Result<Self, String> {
-        value
-            .as_bool()
-            .ok_or_else(|| format!("expected bool but found {value}"))
+        value.as_bool().ok_or_else(|| format!("expected bool but found {value}"))
     }
     fn schema() -> Value {
         json!({ "kind": "bool" })
@@ -290,11 +280,7 @@ impl<const MAX: usize> Text<MAX> {
 
     fn check(len: usize) -> Result<(), LimitError> {
         if len > MAX {
-            return Err(LimitError {
-                what: "text",
-                len,
-                max: MAX,
-            });
+            return Err(LimitError { what: "text", len, max: MAX });
         }
         Ok(())
     }
@@ -351,9 +337,7 @@ impl<const MAX: usize> Field for Text<MAX> {
         json!(self.as_str())
     }
     fn from_json(value: &Value) -> Result<Self, String> {
-        let text = value
-            .as_str()
-            .ok_or_else(|| format!("expected text but found {value}"))?;
+        let text = value.as_str().ok_or_else(|| format!("expected text but found {value}"))?;
         Text::new(text).map_err(|error| error.to_string())
     }
     fn schema() -> Value {
@@ -373,11 +357,7 @@ pub struct Blob<const MAX: usize>(Bytes);
 impl<const MAX: usize> Blob<MAX> {
     pub fn new(bytes: Bytes) -> Result<Blob<MAX>, LimitError> {
         if bytes.len() > MAX {
-            return Err(LimitError {
-                what: "bytes",
-                len: bytes.len(),
-                max: MAX,
-            });
+            return Err(LimitError { what: "bytes", len: bytes.len(), max: MAX });
         }
         Ok(Blob(bytes))
     }
@@ -402,9 +382,7 @@ impl<const MAX: usize> Field for Blob<MAX> {
         json!(hex::encode(&self.0))
     }
     fn from_json(value: &Value) -> Result<Self, String> {
-        let text = value
-            .as_str()
-            .ok_or_else(|| format!("expected hex but found {value}"))?;
+        let text = value.as_str().ok_or_else(|| format!("expected hex but found {value}"))?;
         let bytes = hex::decode(text).map_err(|error| error.to_string())?;
         Blob::new(Bytes::from(bytes)).map_err(|error| error.to_string())
     }
@@ -432,22 +410,14 @@ impl<T, const MAX: usize> Default for List<T, MAX> {
 impl<T, const MAX: usize> List<T, MAX> {
     pub fn new(items: Vec<T>) -> Result<List<T, MAX>, LimitError> {
         if items.len() > MAX {
-            return Err(LimitError {
-                what: "list",
-                len: items.len(),
-                max: MAX,
-            });
+            return Err(LimitError { what: "list", len: items.len(), max: MAX });
         }
         Ok(List(items))
     }
 
     pub fn push(&mut self, item: T) -> Result<(), LimitError> {
         if self.0.len() == MAX {
-            return Err(LimitError {
-                what: "list",
-                len: MAX + 1,
-                max: MAX,
-            });
+            return Err(LimitError { what: "list", len: MAX + 1, max: MAX });
         }
         self.0.push(item);
         Ok(())
@@ -475,9 +445,7 @@ fn list_json<'a, T: Field + 'a>(items: impl Iterator<Item = &'a T>) -> Value {
 }
 
 fn json_items(value: &Value) -> Result<&Vec<Value>, String> {
-    value
-        .as_array()
-        .ok_or_else(|| format!("expected a list but found {value}"))
+    value.as_array().ok_or_else(|| format!("expected a list but found {value}"))
 }
 
 fn list_schema<T: Field>(max: usize) -> Value {
@@ -503,10 +471,7 @@ impl<T: Field, const MAX: usize> Field for List<T, MAX> {
         list_json(self.0.iter())
     }
     fn from_json(value: &Value) -> Result<Self, String> {
-        let items = json_items(value)?
-            .iter()
-            .map(T::from_json)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = json_items(value)?.iter().map(T::from_json).collect::<Result<Vec<_>, _>>()?;
         List::new(items).map_err(|error| error.to_string())
     }
     fn schema() -> Value {
@@ -620,24 +585,15 @@ mod tests {
 
     #[test]
     fn varint_rejects_non_minimal_and_overlong_encodings() {
-        assert_eq!(
-            decode_varint(&[0x80, 0x00]),
-            Err(DecodeError::OverlongVarint)
-        );
-        assert_eq!(
-            decode_varint(&[0xff, 0x80, 0x00]),
-            Err(DecodeError::OverlongVarint)
-        );
+        assert_eq!(decode_varint(&[0x80, 0x00]), Err(DecodeError::OverlongVarint));
+        assert_eq!(decode_varint(&[0xff, 0x80, 0x00]), Err(DecodeError::OverlongVarint));
         let eleven = [0xff; 11];
         assert_eq!(decode_varint(&eleven), Err(DecodeError::OverlongVarint));
         // Ten bytes whose last one carries more than the top bit of a u64.
         let mut too_big = [0xff; 10];
         too_big[9] = 0x02;
         assert_eq!(decode_varint(&too_big), Err(DecodeError::OverlongVarint));
-        assert_eq!(
-            decode_varint(&[0x80]),
-            Err(DecodeError::Truncated { needed: 1 })
-        );
+        assert_eq!(decode_varint(&[0x80]), Err(DecodeError::Truncated { needed: 1 }));
     }
 
     #[test]
@@ -666,15 +622,9 @@ mod tests {
     #[test]
     fn text_rejects_invalid_utf8_and_bool_rejects_other_tags() {
         let buf = Bytes::from_static(&[0x02, 0xc3, 0x28]);
-        assert_eq!(
-            Text::<8>::decode(&mut Reader::new(&buf)),
-            Err(DecodeError::InvalidUtf8)
-        );
+        assert_eq!(Text::<8>::decode(&mut Reader::new(&buf)), Err(DecodeError::InvalidUtf8));
         let buf = Bytes::from_static(&[0x02]);
-        assert_eq!(
-            bool::decode(&mut Reader::new(&buf)),
-            Err(DecodeError::InvalidTag { tag: 2 })
-        );
+        assert_eq!(bool::decode(&mut Reader::new(&buf)), Err(DecodeError::InvalidTag { tag: 2 }));
         assert_eq!(
             Option::<u8>::decode(&mut Reader::new(&buf)),
             Err(DecodeError::InvalidTag { tag: 2 })

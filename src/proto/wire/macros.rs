@@ -376,9 +376,7 @@ pub struct MessageInfo {
 
 /// Strict JSON: a struct's object must have exactly its fields.
 pub fn check_object_keys(value: &Value, name: &str, fields: &[&str]) -> Result<(), String> {
-    let object = value
-        .as_object()
-        .ok_or_else(|| format!("{name}: expected an object"))?;
+    let object = value.as_object().ok_or_else(|| format!("{name}: expected an object"))?;
     if let Some(extra) = object.keys().find(|key| !fields.contains(&key.as_str())) {
         return Err(format!("{name}: unknown field {extra}"));
     }

@@ -24,8 +24,9 @@ pub mod schema;
 pub use codec::{Blob, Field, List, Reader, Text};
 pub use error::{DecodeError, ErrorCode, LimitError};
 pub use frame::{
-    datagram_bodies, decode_body, decode_body_as, decode_frame, peek_type_code, encode_frame, encode_message_frame, DatagramPacker,
-    FrameDecoder, MAX_CORE_TYPE_CODE, MAX_DATAGRAM_LEN, MAX_FRAME_LEN,
+    datagram_bodies, decode_body, decode_body_as, decode_frame, encode_frame, encode_message_frame,
+    peek_type_code, DatagramPacker, FrameDecoder, MAX_CORE_TYPE_CODE, MAX_DATAGRAM_LEN,
+    MAX_FRAME_LEN,
 };
 pub use limits::*;
 pub use macros::{Direction, WireMessage};

@@ -10,9 +10,7 @@ pub struct Rng {
 
 /// Characters random text draws from: ASCII, two-, three- and four-byte
 /// UTF-8, so that byte limits are exercised at character boundaries.
-const TEXT_ALPHABET: &[char] = &[
-    'a', 'Z', '0', ' ', '_', 'é', 'ß', 'Ж', '€', '字', '🎮', '🧱',
-];
+const TEXT_ALPHABET: &[char] = &['a', 'Z', '0', ' ', '_', 'é', 'ß', 'Ж', '€', '字', '🎮', '🧱'];
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {

@@ -20,82 +20,30 @@ use super::{decode_frame, DecodeError};
 /// Named limits, as the schema and the documentation list them.
 pub fn limits() -> Vec<(&'static str, usize, &'static str)> {
     vec![
-        (
-            "MAX_FRAME_LEN",
-            MAX_FRAME_LEN,
-            "frame body (type code and fields), bytes",
-        ),
-        (
-            "MAX_DATAGRAM_LEN",
-            MAX_DATAGRAM_LEN,
-            "datagram payload, bytes",
-        ),
-        (
-            "MAX_TYPE_CODE",
-            usize::from(MAX_TYPE_CODE),
-            "last type code a sender may use",
-        ),
-        (
-            "MAX_CORE_TYPE_CODE",
-            usize::from(MAX_CORE_TYPE_CODE),
-            "last core type code",
-        ),
+        ("MAX_FRAME_LEN", MAX_FRAME_LEN, "frame body (type code and fields), bytes"),
+        ("MAX_DATAGRAM_LEN", MAX_DATAGRAM_LEN, "datagram payload, bytes"),
+        ("MAX_TYPE_CODE", usize::from(MAX_TYPE_CODE), "last type code a sender may use"),
+        ("MAX_CORE_TYPE_CODE", usize::from(MAX_CORE_TYPE_CODE), "last core type code"),
         ("MAX_NAME_LEN", MAX_NAME_LEN, "nicknames"),
-        (
-            "MAX_TOKEN_LEN",
-            MAX_TOKEN_LEN,
-            "access, resume, reservation tokens",
-        ),
-        (
-            "MAX_CLIENT_NAME_LEN",
-            MAX_CLIENT_NAME_LEN,
-            "client software name",
-        ),
+        ("MAX_TOKEN_LEN", MAX_TOKEN_LEN, "access, resume, reservation tokens"),
+        ("MAX_CLIENT_NAME_LEN", MAX_CLIENT_NAME_LEN, "client software name"),
         ("MAX_REASON_LEN", MAX_REASON_LEN, "Bye and Error text"),
         ("MAX_ROOM_CODE_LEN", MAX_ROOM_CODE_LEN, "room codes"),
         ("MAX_ROOM_NAME_LEN", MAX_ROOM_NAME_LEN, "room names"),
         ("MAX_ADDRESS_LEN", MAX_ADDRESS_LEN, "server URLs"),
         ("MAX_CHAT_LEN", MAX_CHAT_LEN, "chat text"),
         ("MAX_ACTIVITY_LEN", MAX_ACTIVITY_LEN, "presence activity"),
-        (
-            "MAX_NOTIFICATION_TITLE_LEN",
-            MAX_NOTIFICATION_TITLE_LEN,
-            "notification title",
-        ),
-        (
-            "MAX_NOTIFICATION_BODY_LEN",
-            MAX_NOTIFICATION_BODY_LEN,
-            "notification body",
-        ),
-        (
-            "MAX_NOTIFICATION_DATA_LEN",
-            MAX_NOTIFICATION_DATA_LEN,
-            "notification data",
-        ),
+        ("MAX_NOTIFICATION_TITLE_LEN", MAX_NOTIFICATION_TITLE_LEN, "notification title"),
+        ("MAX_NOTIFICATION_BODY_LEN", MAX_NOTIFICATION_BODY_LEN, "notification body"),
+        ("MAX_NOTIFICATION_DATA_LEN", MAX_NOTIFICATION_DATA_LEN, "notification data"),
         ("MAX_SDP_LEN", MAX_SDP_LEN, "SDP offers and answers"),
-        (
-            "MAX_ICE_CANDIDATE_LEN",
-            MAX_ICE_CANDIDATE_LEN,
-            "ICE candidates",
-        ),
+        ("MAX_ICE_CANDIDATE_LEN", MAX_ICE_CANDIDATE_LEN, "ICE candidates"),
         ("MAX_SDP_MID_LEN", MAX_SDP_MID_LEN, "ICE media ids"),
         ("MAX_ROOM_PLAYERS", MAX_ROOM_PLAYERS, "players per room"),
         ("MAX_ROOM_LIST", MAX_ROOM_LIST, "rooms per RoomList"),
-        (
-            "MAX_INPUT_REDUNDANCY",
-            MAX_INPUT_REDUNDANCY,
-            "inputs per Input message",
-        ),
-        (
-            "TETRIS_NEXT_QUEUE_LEN",
-            TETRIS_NEXT_QUEUE_LEN,
-            "next-queue pieces",
-        ),
-        (
-            "TETRIS_BOARD_BYTES",
-            TETRIS_BOARD_BYTES,
-            "packed board bytes",
-        ),
+        ("MAX_INPUT_REDUNDANCY", MAX_INPUT_REDUNDANCY, "inputs per Input message"),
+        ("TETRIS_NEXT_QUEUE_LEN", TETRIS_NEXT_QUEUE_LEN, "next-queue pieces"),
+        ("TETRIS_BOARD_BYTES", TETRIS_BOARD_BYTES, "packed board bytes"),
         ("MAX_CLEARED_ROWS", MAX_CLEARED_ROWS, "rows per clear"),
     ]
 }
@@ -113,11 +61,7 @@ pub fn capabilities() -> Vec<(&'static str, u32)> {
 
 /// Joins a doc comment's lines into one paragraph.
 pub fn clean_doc(doc: &str) -> String {
-    doc.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    doc.lines().map(str::trim).filter(|line| !line.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 /// The whole protocol as one JSON document.
@@ -138,14 +82,10 @@ pub fn schema() -> Value {
         .iter()
         .map(|code| json!({ "code": *code as u16, "name": code.name(), "doc": clean_doc(code.description()) }))
         .collect();
-    let limits: serde_json::Map<String, Value> = limits()
-        .into_iter()
-        .map(|(name, value, _)| (name.to_owned(), json!(value)))
-        .collect();
-    let capabilities: serde_json::Map<String, Value> = capabilities()
-        .into_iter()
-        .map(|(name, bit)| (name.to_owned(), json!(bit)))
-        .collect();
+    let limits: serde_json::Map<String, Value> =
+        limits().into_iter().map(|(name, value, _)| (name.to_owned(), json!(value))).collect();
+    let capabilities: serde_json::Map<String, Value> =
+        capabilities().into_iter().map(|(name, bit)| (name.to_owned(), json!(bit))).collect();
     json!({
         "protocol_version": PROTOCOL_VERSION,
         "min_protocol_version": MIN_PROTOCOL_VERSION,
@@ -242,18 +182,8 @@ pub fn worked_examples() -> Vec<Value> {
     let arena = Message::ArenaState(ArenaState {
         tick: 90,
         players: [
-            ArenaPlayer {
-                slot: 0,
-                x: 500_000,
-                y: 500_000,
-                last_input_seq: 300,
-            },
-            ArenaPlayer {
-                slot: 1,
-                x: 0,
-                y: 1_000_000,
-                last_input_seq: 7,
-            },
+            ArenaPlayer { slot: 0, x: 500_000, y: 500_000, last_input_seq: 300 },
+            ArenaPlayer { slot: 1, x: 0, y: 1_000_000, last_input_seq: 7 },
         ]
         .into_iter()
         .collect(),
@@ -277,45 +207,21 @@ pub fn worked_examples() -> Vec<Value> {
 pub fn invalid_vectors() -> Value {
     let cases: Vec<(&str, &str, &str)> = vec![
         ("empty frame", "00", "empty_frame"),
-        (
-            "frame longer than MAX_FRAME_LEN",
-            "81800401",
-            "frame_too_large",
-        ),
+        ("frame longer than MAX_FRAME_LEN", "81800401", "frame_too_large"),
         ("frame prefix not minimal", "830003", "overlong_varint"),
         ("body shorter than its prefix says", "0503", "truncated"),
         ("type code not minimal", "028000", "overlong_varint"),
         ("unknown core type", "0108", "unknown_type"),
         ("unknown extension type", "028002", "unknown_type"),
         ("Ping with a field cut short", "0403010000", "truncated"),
-        (
-            "Ping with a trailing byte",
-            "0e 03 01000000 0200000000000000 ff",
-            "trailing_bytes",
-        ),
+        ("Ping with a trailing byte", "0e 03 01000000 0200000000000000 ff", "trailing_bytes"),
         ("RoomReady bool of 2", "022202", "invalid_tag"),
         ("RoomListRequest option tag of 2", "021402", "invalid_tag"),
         ("QuickJoin unknown game 9", "021809", "invalid_enum"),
-        (
-            "RoomJoinByCode invalid UTF-8",
-            "04 17 02c328",
-            "invalid_utf8",
-        ),
-        (
-            "RoomJoinByCode longer than MAX_ROOM_CODE_LEN",
-            "02 17 11",
-            "too_long",
-        ),
-        (
-            "Input with 9 inputs",
-            "0a 30 01000000 02000000 09",
-            "too_many_items",
-        ),
-        (
-            "Input list count past the bytes present",
-            "0a 30 01000000 02000000 08",
-            "truncated",
-        ),
+        ("RoomJoinByCode invalid UTF-8", "04 17 02c328", "invalid_utf8"),
+        ("RoomJoinByCode longer than MAX_ROOM_CODE_LEN", "02 17 11", "too_long"),
+        ("Input with 9 inputs", "0a 30 01000000 02000000 09", "too_many_items"),
+        ("Input list count past the bytes present", "0a 30 01000000 02000000 08", "truncated"),
         ("Bye code truncated", "020501", "truncated"),
     ];
     Value::Array(
@@ -362,11 +268,7 @@ fn push_error_codes(out: &mut String) {
     out.push_str("### Error codes\n\n| code | name | meaning |\n|---:|---|---|\n");
     for code in ErrorCode::ALL {
         let meaning = clean_doc(code.description());
-        out.push_str(&format!(
-            "| {} | `{}` | {meaning} |\n",
-            *code as u16,
-            code.name()
-        ));
+        out.push_str(&format!("| {} | `{}` | {meaning} |\n", *code as u16, code.name()));
     }
     out.push('\n');
 }
@@ -397,10 +299,7 @@ fn push_structs(out: &mut String) {
     out.push_str("### Structs\n\nA struct is its fields in order, nothing between them.\n\n");
     for definition in clean_docs(struct_definitions()) {
         let name = definition["name"].as_str().unwrap_or_default();
-        out.push_str(&format!(
-            "#### {name}\n\n{}\n\n",
-            definition["doc"].as_str().unwrap_or("")
-        ));
+        out.push_str(&format!("#### {name}\n\n{}\n\n", definition["doc"].as_str().unwrap_or("")));
         push_field_table(out, &definition["fields"]);
     }
 }
