@@ -7,9 +7,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::codec::{
-    parse_varint, put_varint, varint_len, write_varint, Field, Reader, VARINT_MAX_LEN,
-};
+use super::codec::{parse_varint, put_varint, varint_len, write_varint, Reader, VARINT_MAX_LEN};
 use super::error::DecodeError;
 use super::macros::WireMessage;
 use super::messages::Message;
