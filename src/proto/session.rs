@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::wire::{
     self, decode_body, encode_frame, Bye, DecodeError, Direction, ErrorCode, Hello, Limits,
-    Message, Pong, Text, Welcome, WireMessage, MAX_CORE_TYPE_CODE,
+    Message, Ping, Pong, Text, Welcome, WireMessage, MAX_CORE_TYPE_CODE,
 };
 
 /// Session timings and limits, from the server's configuration.
@@ -31,6 +31,9 @@ pub struct SessionConfig {
     pub limits: Limits,
     /// Most reliable bytes queued for the client before it counts as too slow.
     pub max_outbox_bytes: usize,
+    /// How often the server pings an established session to estimate its
+    /// RTT; 0 turns it off.
+    pub ping_interval_ms: u32,
 }
 
 impl Default for SessionConfig {
@@ -47,6 +50,7 @@ impl Default for SessionConfig {
                 max_inputs_per_second: 120,
             },
             max_outbox_bytes: 1 << 20,
+            ping_interval_ms: 5_000,
         }
     }
 }
@@ -70,6 +74,16 @@ pub enum State {
     Established,
     /// Bye sent or received; the driver flushes and closes the transport.
     Closed,
+}
+
+/// The session's round-trip time, from the server's own Pings (smoothed as
+/// TCP does, RFC 6298: 7/8 old + 1/8 new).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RttEstimate {
+    pub latest_us: u64,
+    pub smoothed_us: u64,
+    pub min_us: u64,
+    pub samples: u64,
 }
 
 /// What the application must act on.
@@ -119,6 +133,10 @@ pub struct Session {
     datagram_queue: VecDeque<Bytes>,
     /// The message being dispatched arrived in a datagram.
     in_datagram: bool,
+    /// When the server next pings (monotonic ms), and the Ping in flight.
+    next_ping_ms: u64,
+    ping_in_flight: Option<Ping>,
+    rtt: Option<RttEstimate>,
 }
 
 /// Finished datagrams held for the driver; past it, unreliable messages are
@@ -145,6 +163,9 @@ impl Session {
             datagram_current: BytesMut::new(),
             datagram_queue: VecDeque::new(),
             in_datagram: false,
+            next_ping_ms: 0,
+            ping_in_flight: None,
+            rtt: None,
         }
     }
 
@@ -226,7 +247,11 @@ impl Session {
                     encode_frame(&pong, &mut self.outbox);
                 }
             }
-            (_, Message::Pong(pong)) => self.push_event(SessionEvent::Message(Message::Pong(pong))),
+            (_, Message::Pong(pong)) => {
+                if !self.take_rtt_sample(&pong, now) {
+                    self.push_event(SessionEvent::Message(Message::Pong(pong)));
+                }
+            }
             (_, Message::Bye(bye)) => {
                 let code = ErrorCode::from_u16(bye.code).unwrap_or(ErrorCode::None);
                 self.state = State::Closed;
@@ -266,6 +291,49 @@ impl Session {
         self.events.push_back(event);
     }
 
+    /// The RTT estimate, once a Ping of ours has been answered.
+    pub fn rtt(&self) -> Option<RttEstimate> {
+        self.rtt
+    }
+
+    /// Whether `pong` answers our Ping in flight; if so, records the sample.
+    fn take_rtt_sample(&mut self, pong: &Pong, now: Now) -> bool {
+        match &self.ping_in_flight {
+            Some(ping) if ping.id == pong.id && ping.sent_us == pong.ping_sent_us => {}
+            _ => return false,
+        }
+        self.ping_in_flight = None;
+        // Time at the client between receipt and answer is not network time.
+        let held_us = pong.sent_us.saturating_sub(pong.received_us);
+        let sample = now.unix_us.saturating_sub(pong.ping_sent_us).saturating_sub(held_us);
+        self.rtt = Some(match self.rtt {
+            None => {
+                RttEstimate { latest_us: sample, smoothed_us: sample, min_us: sample, samples: 1 }
+            }
+            Some(rtt) => RttEstimate {
+                latest_us: sample,
+                smoothed_us: (rtt.smoothed_us * 7 + sample) / 8,
+                min_us: rtt.min_us.min(sample),
+                samples: rtt.samples + 1,
+            },
+        });
+        true
+    }
+
+    /// Sends the server's own Ping when it is due.
+    fn ping_if_due(&mut self, now: Now) {
+        let interval = u64::from(self.config.ping_interval_ms);
+        if self.state != State::Established || interval == 0 || now.monotonic_ms < self.next_ping_ms
+        {
+            return;
+        }
+        self.next_ping_ms = now.monotonic_ms + interval;
+        let id = self.ping_in_flight.as_ref().map_or(1, |ping| ping.id.wrapping_add(1));
+        let ping = Ping { id, sent_us: now.unix_us };
+        encode_frame(&ping, &mut self.outbox);
+        self.ping_in_flight = Some(ping);
+    }
+
     /// Accepts the session after `SessionEvent::Hello`: sends Welcome.
     pub fn accept(&mut self, acceptance: Acceptance) {
         assert_eq!(self.state, State::Authenticating, "accept without a pending Hello");
@@ -283,6 +351,7 @@ impl Session {
             limits: self.config.limits.clone(),
         };
         self.state = State::Established;
+        self.next_ping_ms = self.last_heard_ms + u64::from(self.config.ping_interval_ms);
         encode_frame(&welcome, &mut self.outbox);
     }
 
@@ -393,10 +462,17 @@ impl Session {
     }
 
     /// Timers: the Hello deadline and the idle timeout.
-    pub fn handle_timeout(&mut self, now_ms: u64) {
-        match self.timeout() {
-            Some(deadline) if now_ms >= deadline => {}
-            _ => return,
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.ping_if_due(now);
+        let idle_deadline = match self.state {
+            State::AwaitingHello => self.opened_ms + self.config.hello_timeout_ms,
+            State::Authenticating | State::Established => {
+                self.last_heard_ms + u64::from(self.config.idle_timeout_ms)
+            }
+            State::Closed => return,
+        };
+        if now.monotonic_ms < idle_deadline {
+            return;
         }
         match self.state {
             State::AwaitingHello => self.fail(ErrorCode::Timeout, 0, "no Hello in time"),
@@ -411,8 +487,13 @@ impl Session {
     pub fn timeout(&self) -> Option<u64> {
         match self.state {
             State::AwaitingHello => Some(self.opened_ms + self.config.hello_timeout_ms),
-            State::Authenticating | State::Established => {
+            State::Authenticating => {
                 Some(self.last_heard_ms + u64::from(self.config.idle_timeout_ms))
+            }
+            State::Established => {
+                let idle = self.last_heard_ms + u64::from(self.config.idle_timeout_ms);
+                let ping = (self.config.ping_interval_ms > 0).then_some(self.next_ping_ms);
+                Some(ping.map_or(idle, |ping| ping.min(idle)))
             }
             State::Closed => None,
         }
@@ -598,21 +679,64 @@ mod tests {
     fn hello_timeout_and_idle_timeout_close_the_session() {
         let mut session = Session::new(SessionConfig::default(), 0);
         assert_eq!(session.timeout(), Some(10_000));
-        session.handle_timeout(9_999);
+        session.handle_timeout(at(9_999));
         assert_eq!(session.state(), State::AwaitingHello);
-        session.handle_timeout(10_000);
+        session.handle_timeout(at(10_000));
         assert_eq!(session.state(), State::Closed);
 
-        let mut session = established();
+        // Without server pings, the only deadline is the idle one.
+        let config = SessionConfig { ping_interval_ms: 0, ..SessionConfig::default() };
+        let mut session = Session::new(config, 0);
+        session.handle_frame(&body(hello()), at(1));
+        let _ = session.poll_event();
+        session.accept(acceptance());
         let _ = sent(&mut session);
         session.handle_frame(&body(Ping { id: 1, sent_us: 5 }), at(20_000));
         let Message::Pong(pong) = &sent(&mut session)[0] else { panic!("Ping is answered") };
         assert_eq!((pong.id, pong.ping_sent_us, pong.received_us), (1, 5, at(20_000).unix_us));
         assert_eq!(session.timeout(), Some(50_000));
-        session.handle_timeout(50_000);
+        session.handle_timeout(at(50_000));
         assert!(
             matches!(sent(&mut session).last(), Some(Message::Bye(bye)) if bye.code == ErrorCode::Timeout as u16)
         );
+    }
+
+    #[test]
+    fn the_server_pings_on_its_interval_and_estimates_rtt_from_the_pongs() {
+        let mut session = established();
+        let _ = sent(&mut session);
+        assert_eq!(session.timeout(), Some(1 + 5_000), "the first ping is due");
+        session.handle_timeout(at(5_001));
+        let Message::Ping(ping) = &sent(&mut session)[0] else { panic!("the server pings") };
+        assert_eq!(ping.sent_us, at(5_001).unix_us);
+        // The client held it 1 ms before answering: 30 ms - 1 ms = 29 ms.
+        let received_us = 777_000;
+        let pong = Pong {
+            id: ping.id,
+            ping_sent_us: ping.sent_us,
+            received_us,
+            sent_us: received_us + 1_000,
+        };
+        session.handle_frame(&body(pong), at(5_031));
+        assert!(session.poll_event().is_none(), "our own Pong is not the host's business");
+        let rtt = session.rtt().expect("a sample");
+        assert_eq!(
+            (rtt.latest_us, rtt.smoothed_us, rtt.min_us, rtt.samples),
+            (29_000, 29_000, 29_000, 1)
+        );
+        // A second sample is smoothed; a stray Pong reaches the host.
+        session.handle_timeout(at(10_001));
+        let Message::Ping(ping) = &sent(&mut session)[0] else { panic!("the next ping") };
+        let pong = Pong { id: ping.id, ping_sent_us: ping.sent_us, received_us: 0, sent_us: 0 };
+        session.handle_frame(&body(pong), at(10_009));
+        let rtt = session.rtt().unwrap();
+        assert_eq!(
+            (rtt.latest_us, rtt.smoothed_us, rtt.min_us),
+            (8_000, (29_000 * 7 + 8_000) / 8, 8_000)
+        );
+        let stray = Pong { id: 999, ping_sent_us: 1, received_us: 0, sent_us: 0 };
+        session.handle_frame(&body(stray), at(10_010));
+        assert!(matches!(session.poll_event(), Some(SessionEvent::Message(Message::Pong(_)))));
     }
 
     #[test]

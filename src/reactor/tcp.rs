@@ -383,7 +383,7 @@ impl TcpEndpoint {
                     self.counters.timeouts += 1;
                     connection.dead = true;
                 }
-                Phase::WebSocket(state) => state.session.handle_timeout(now.monotonic_ms),
+                Phase::WebSocket(state) => state.session.handle_timeout(now),
             }
             self.mark_dirty(index);
         }

@@ -425,7 +425,7 @@ impl<H: Host> WtServer<H> {
     fn tick(&mut self, state: &mut WtConnection, now: Now) {
         if let Some(wt) = state.session.as_deref_mut() {
             if wt.session.timeout().is_some_and(|deadline| now.monotonic_ms >= deadline) {
-                wt.session.handle_timeout(now.monotonic_ms);
+                wt.session.handle_timeout(now);
             }
         }
         if self.draining && !state.drained {
