@@ -594,3 +594,134 @@ fn fill_train(
     train.segment = train.segment.max(1);
     train
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoApp;
+
+    impl QuicApp for NoApp {
+        type Connection = ();
+        fn accept(&mut self, _peer: SocketAddr, _now: Now) {}
+        fn process(&mut self, _quic: &mut quiche::Connection, _state: &mut (), _now: Now) {}
+        fn timeout(&self, _state: &()) -> Option<u64> {
+            None
+        }
+        fn closed(&mut self, _quic: &quiche::Connection, _state: ()) {}
+        fn begin_drain(&mut self) {}
+    }
+
+    const NOW: Now = Now { monotonic_ms: 1_000, unix_us: 1_700_000_000_000_000 };
+
+    fn server() -> SocketAddr {
+        "127.0.0.1:4433".parse().unwrap()
+    }
+
+    fn client_address() -> SocketAddr {
+        "127.0.0.1:50000".parse().unwrap()
+    }
+
+    fn endpoint(shard: u16, shard_count: u16, retry: bool) -> QuicEndpoint<NoApp> {
+        let mut config = quiche::Config::new(quiche::PROTOCOL_VERSION).unwrap();
+        config.set_application_protos(&[b"h3"]).unwrap();
+        let endpoint_config = EndpointConfig { max_connections: 8, retry };
+        let tokens = Arc::new(RetryTokens::new());
+        QuicEndpoint::new(shard, shard_count, endpoint_config, config, server(), tokens, NOW)
+    }
+
+    /// A real client Initial, padded to 1200 bytes as QUIC requires.
+    fn client() -> (quiche::Connection, Vec<u8>) {
+        let mut config = quiche::Config::new(quiche::PROTOCOL_VERSION).unwrap();
+        config.set_application_protos(&[b"h3"]).unwrap();
+        config.verify_peer(false);
+        let scid = quiche::ConnectionId::from_ref(&[7; 8]);
+        let mut connection =
+            quiche::connect(Some("localhost"), &scid, client_address(), server(), &mut config)
+                .unwrap();
+        let mut out = vec![0u8; 1_500];
+        let (length, _) = connection.send(&mut out).unwrap();
+        out.truncate(length);
+        (connection, out)
+    }
+
+    #[test]
+    fn a_packet_for_another_shards_connection_is_forwarded_to_it() {
+        let mut endpoint = endpoint(0, 2, true);
+        let mut packet = vec![0x40];
+        packet.extend_from_slice(&CidIssuer::new(1).issue());
+        packet.extend_from_slice(&[0; 30]);
+        assert_eq!(
+            endpoint.handle_datagram(&mut packet, client_address(), NOW, &mut NoApp),
+            Routing::Forward(1)
+        );
+        // A shard id past the shard count is nobody's: dropped, not forwarded.
+        let mut endpoint = super::QuicEndpoint::<NoApp>::new(
+            0,
+            1,
+            EndpointConfig { max_connections: 8, retry: true },
+            quiche::Config::new(quiche::PROTOCOL_VERSION).unwrap(),
+            server(),
+            Arc::new(RetryTokens::new()),
+            NOW,
+        );
+        let routing = endpoint.handle_datagram(&mut packet, client_address(), NOW, &mut NoApp);
+        assert_eq!(routing, Routing::Handled);
+        assert_eq!(endpoint.counters().dropped_unknown, 1);
+    }
+
+    #[test]
+    fn an_unknown_version_gets_version_negotiation_and_no_state() {
+        let mut endpoint = endpoint(0, 1, true);
+        let (_client, mut initial) = client();
+        initial[1..5].copy_from_slice(&0x1a2a_3a4a_u32.to_be_bytes());
+        endpoint.handle_datagram(&mut initial, client_address(), NOW, &mut NoApp);
+        assert_eq!(endpoint.counters().version_negotiations, 1);
+        assert_eq!(endpoint.connection_count(), 0);
+        assert_eq!(endpoint.stateless.len(), 1);
+    }
+
+    #[test]
+    fn retry_then_a_valid_token_accepts_and_a_short_initial_is_dropped() {
+        let mut endpoint = endpoint(0, 1, true);
+        let (mut client, initial) = client();
+        let mut short = initial[..600].to_vec();
+        endpoint.handle_datagram(&mut short, client_address(), NOW, &mut NoApp);
+        assert_eq!(endpoint.counters().dropped_short_initial, 1);
+
+        let mut first = initial.clone();
+        endpoint.handle_datagram(&mut first, client_address(), NOW, &mut NoApp);
+        assert_eq!((endpoint.counters().retries_sent, endpoint.connection_count()), (1, 0));
+        let (mut retry, _) = endpoint.stateless.pop().unwrap();
+        let info = quiche::RecvInfo { from: server(), to: client_address() };
+        client.recv(&mut retry, info).unwrap();
+        let mut out = vec![0u8; 1_500];
+        let (length, _) = client.send(&mut out).unwrap();
+        let mut second = out[..length].to_vec();
+        endpoint.handle_datagram(&mut second, client_address(), NOW, &mut NoApp);
+        assert_eq!((endpoint.counters().accepted, endpoint.connection_count()), (1, 1));
+
+        // The same token from another address is refused.
+        let mut endpoint_b = self::endpoint(0, 1, true);
+        endpoint_b.tokens = Arc::clone(&endpoint.tokens);
+        let mut replayed = out[..length].to_vec();
+        let elsewhere: SocketAddr = "127.0.0.2:50000".parse().unwrap();
+        endpoint_b.handle_datagram(&mut replayed, elsewhere, NOW, &mut NoApp);
+        assert_eq!(
+            (endpoint_b.counters().dropped_bad_token, endpoint_b.connection_count()),
+            (1, 0)
+        );
+    }
+
+    #[test]
+    fn the_connection_limit_refuses_new_connections() {
+        let mut endpoint = endpoint(0, 1, false);
+        endpoint.config.max_connections = 1;
+        for expected in [1, 1] {
+            let (_client, mut initial) = client();
+            endpoint.handle_datagram(&mut initial, client_address(), NOW, &mut NoApp);
+            assert_eq!(endpoint.connection_count(), expected);
+        }
+        assert_eq!(endpoint.counters().dropped_full, 1);
+    }
+}
