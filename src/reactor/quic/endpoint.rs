@@ -25,6 +25,11 @@ use crate::reactor::udp::{Flush, UdpIo, SEND_BYTES_MAX};
 pub const TIMER_QUIC: u8 = 0;
 /// The timer kind the application may use for its own deadlines.
 pub const TIMER_APP: u8 = 1;
+/// The timer kind of pacing: sending resumes when quiche's pacer allows.
+pub const TIMER_PACE: u8 = 2;
+/// A packet quiche schedules less than this far ahead goes out now: waiting
+/// for it would cost a loop turn and a timer for no smoother traffic.
+pub const PACING_SLACK: std::time::Duration = std::time::Duration::from_millis(1);
 /// Stateless packets (retry, version negotiation) held for one flush.
 pub const STATELESS_QUEUE_MAX: usize = 256;
 /// The smallest client Initial datagram QUIC allows (RFC 9000 section 14.1).
@@ -73,6 +78,8 @@ pub struct EndpointCounters {
     pub dropped_full: u64,
     pub dropped_short_initial: u64,
     pub recv_errors: u64,
+    /// Times quiche's pacer held a connection's sending back.
+    pub paced: u64,
 }
 
 /// What became of a datagram.
@@ -94,6 +101,9 @@ struct Connection<S> {
     scid: [u8; LOCAL_CID_LEN],
     /// The client's first destination CID, mapped until the handshake ends.
     client_dcid: Option<Vec<u8>>,
+    /// quiche's pacer asked to wait: nothing more is sent before this
+    /// (monotonic ms), when the pacing timer fires.
+    paced_until_ms: Option<u64>,
 }
 
 pub struct QuicEndpoint<A: QuicApp> {
@@ -287,6 +297,7 @@ impl<A: QuicApp> QuicEndpoint<A> {
             dirty: false,
             scid,
             client_dcid: client_dcid.clone(),
+            paced_until_ms: None,
         });
         self.by_cid.insert(scid, index);
         if let Some(dcid) = client_dcid {
@@ -379,8 +390,10 @@ impl<A: QuicApp> QuicEndpoint<A> {
     fn handle_timer(&mut self, key: TimerKey) {
         let index = key.owner as usize;
         if let Some(connection) = self.connections.get_mut(index) {
-            if key.kind == TIMER_QUIC {
-                connection.quic.on_timeout();
+            match key.kind {
+                TIMER_QUIC => connection.quic.on_timeout(),
+                TIMER_PACE => connection.paced_until_ms = None,
+                _ => {}
             }
             self.mark_dirty(index);
         }
@@ -406,7 +419,7 @@ impl<A: QuicApp> QuicEndpoint<A> {
             let Some(connection) = self.connections.get_mut(*index) else { continue };
             connection.dirty = false;
             app.process(&mut connection.quic, &mut connection.app, now);
-            if self.send(*index, udp) == Flush::Blocked {
+            if self.send(*index, udp, now) == Flush::Blocked {
                 blocked_at = Some(position);
                 break;
             }
@@ -445,9 +458,12 @@ impl<A: QuicApp> QuicEndpoint<A> {
 
     /// Writes the connection's packets into the UDP queue, coalescing
     /// equal-size packets to one peer into GSO trains.
-    fn send(&mut self, index: usize, udp: &mut UdpIo) -> Flush {
+    fn send(&mut self, index: usize, udp: &mut UdpIo, now: Now) -> Flush {
         let max_segments = udp.max_gso_segments();
         let connection = &mut self.connections[index];
+        if connection.paced_until_ms.is_some() {
+            return Flush::Done;
+        }
         loop {
             if udp.is_full() && udp.flush() == Flush::Blocked {
                 return Flush::Blocked;
@@ -461,6 +477,16 @@ impl<A: QuicApp> QuicEndpoint<A> {
             }
             self.counters.packets_out += train.length.div_ceil(train.segment) as u64;
             udp.commit(train.destination, train.length, train.segment);
+            if let Some(wait) = train.pace_wait {
+                // Resume when the pacer allows; the packet that asked to
+                // wait went out up to PACING_SLACK + `wait` early, the rest
+                // stay queued in quiche.
+                let deadline = now.monotonic_ms + (wait.as_micros() as u64).div_ceil(1_000);
+                connection.paced_until_ms = Some(deadline);
+                let key = TimerKey { owner: index as u32, kind: TIMER_PACE };
+                let _ = self.timers.arm(key, deadline);
+                self.counters.paced += 1;
+            }
             if let Some(destination) = train.leftover_to {
                 if udp.is_full() && udp.flush() == Flush::Blocked {
                     // The packet is lost like any dropped datagram; QUIC
@@ -510,7 +536,7 @@ impl<A: QuicApp> QuicEndpoint<A> {
         if let Some(dcid) = &connection.client_dcid {
             self.by_client_dcid.remove(dcid);
         }
-        for kind in [TIMER_QUIC, TIMER_APP] {
+        for kind in [TIMER_QUIC, TIMER_APP, TIMER_PACE] {
             self.timers.cancel(TimerKey { owner: index as u32, kind });
         }
         self.counters.closed += 1;
@@ -546,6 +572,9 @@ struct Train {
     /// (larger than the segment size, or for another path); its bytes are in
     /// the leftover buffer.
     leftover_to: Option<SocketAddr>,
+    /// quiche scheduled the train's last packet this far in the future:
+    /// stop sending until then.
+    pace_wait: Option<std::time::Duration>,
 }
 
 /// Fills `buffer` with up to `max_segments` packets of one size for one
@@ -558,6 +587,7 @@ fn fill_train(
     leftover: &mut Vec<u8>,
 ) -> Train {
     let mut train = Train {
+        pace_wait: None,
         length: 0,
         segment: 0,
         destination: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -586,6 +616,11 @@ fn fill_train(
         }
         train.length += written;
         segments += 1;
+        let wait = info.at.saturating_duration_since(std::time::Instant::now());
+        if wait > PACING_SLACK {
+            train.pace_wait = Some(wait);
+            break;
+        }
         // A shorter packet can only be the last of a train.
         if written < train.segment {
             break;
