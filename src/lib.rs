@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod devcert;
+pub mod load;
 pub mod logging;
 pub mod proto;
 pub mod reactor;

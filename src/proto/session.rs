@@ -156,7 +156,7 @@ impl Session {
             capabilities: 0,
             last_heard_ms: now_ms,
             opened_ms: now_ms,
-            outbox: BytesMut::with_capacity(4096),
+            outbox: BytesMut::new(),
             events: VecDeque::new(),
             dropped: 0,
             datagram_limit: 0,

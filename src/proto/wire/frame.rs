@@ -135,7 +135,7 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     pub fn new() -> FrameDecoder {
-        FrameDecoder { buffer: BytesMut::with_capacity(4096) }
+        FrameDecoder { buffer: BytesMut::new() }
     }
 
     /// Appends received bytes.
