@@ -201,24 +201,22 @@ impl<A: QuicApp> QuicEndpoint<A> {
         app: &mut A,
     ) -> Routing {
         self.counters.packets_in += 1;
-        let header = match quiche::Header::from_slice(packet, LOCAL_CID_LEN) {
-            Ok(header) => header,
-            Err(_) => {
-                self.counters.dropped_unparseable += 1;
-                return Routing::Handled;
-            }
-        };
-        if let Some(shard) = shard_of(&header.dcid) {
-            if shard != self.shard && shard < self.shard_count {
-                self.counters.forwarded += 1;
-                return Routing::Forward(shard);
-            }
-        }
-        let index = match self.lookup(&header.dcid) {
-            Some(index) => index,
-            None => match self.accept(&header, packet.len(), from, now, app) {
-                Some(index) => index,
-                None => return Routing::Handled,
+        // Short headers (every packet after the handshake) carry our
+        // 16-byte CID right after the first byte: route them without
+        // quiche's header parser, which copies the CID onto the heap.
+        let index = match short_header_dcid(packet) {
+            Some(dcid) => match self.route(&dcid) {
+                Ok(Some(index)) => index,
+                Ok(None) => {
+                    self.counters.dropped_unknown += 1;
+                    return Routing::Handled;
+                }
+                Err(shard) => return Routing::Forward(shard),
+            },
+            None => match self.route_long(packet, from, now, app) {
+                Ok(Some(index)) => index,
+                Ok(None) => return Routing::Handled,
+                Err(shard) => return Routing::Forward(shard),
             },
         };
         let connection = &mut self.connections[index];
@@ -231,6 +229,40 @@ impl<A: QuicApp> QuicEndpoint<A> {
         }
         self.mark_dirty(index);
         Routing::Handled
+    }
+
+    /// The connection a destination CID names here, or `Err(shard)` when it
+    /// names another shard.
+    fn route(&mut self, dcid: &[u8]) -> Result<Option<usize>, u16> {
+        if let Some(shard) = shard_of(dcid) {
+            if shard != self.shard && shard < self.shard_count {
+                self.counters.forwarded += 1;
+                return Err(shard);
+            }
+        }
+        Ok(self.lookup(dcid))
+    }
+
+    /// Long headers (handshake packets): parsed by quiche; unknown ones may
+    /// start a connection.
+    fn route_long(
+        &mut self,
+        packet: &mut [u8],
+        from: SocketAddr,
+        now: Now,
+        app: &mut A,
+    ) -> Result<Option<usize>, u16> {
+        let header = match quiche::Header::from_slice(packet, LOCAL_CID_LEN) {
+            Ok(header) => header,
+            Err(_) => {
+                self.counters.dropped_unparseable += 1;
+                return Ok(None);
+            }
+        };
+        if let Some(index) = self.route(&header.dcid)? {
+            return Ok(Some(index));
+        }
+        Ok(self.accept(&header, packet.len(), from, now, app))
     }
 
     fn lookup(&self, dcid: &[u8]) -> Option<usize> {
@@ -475,6 +507,9 @@ impl<A: QuicApp> QuicEndpoint<A> {
             if train.length == 0 {
                 return Flush::Done;
             }
+            // quiche said Done: another send() would only say it again (and
+            // allocate while doing so).
+            let drained = train.drained;
             self.counters.packets_out += train.length.div_ceil(train.segment) as u64;
             udp.commit(train.destination, train.length, train.segment);
             if let Some(wait) = train.pace_wait {
@@ -497,6 +532,9 @@ impl<A: QuicApp> QuicEndpoint<A> {
                 let _ = udp.push(destination, &self.leftover);
                 self.counters.packets_out += 1;
                 self.leftover.clear();
+            }
+            if drained || train.pace_wait.is_some() {
+                return Flush::Done;
             }
         }
     }
@@ -563,6 +601,16 @@ impl<A: QuicApp> QuicEndpoint<A> {
     }
 }
 
+/// The destination CID of a short-header packet (first bit 0), if the
+/// packet is long enough to hold one of our CIDs.
+fn short_header_dcid(packet: &[u8]) -> Option<[u8; LOCAL_CID_LEN]> {
+    let first = *packet.first()?;
+    if first & 0x80 != 0 {
+        return None;
+    }
+    packet.get(1..1 + LOCAL_CID_LEN)?.try_into().ok()
+}
+
 /// A GSO train written into a UDP buffer.
 struct Train {
     length: usize,
@@ -575,6 +623,8 @@ struct Train {
     /// quiche scheduled the train's last packet this far in the future:
     /// stop sending until then.
     pace_wait: Option<std::time::Duration>,
+    /// quiche had nothing more to send.
+    drained: bool,
 }
 
 /// Fills `buffer` with up to `max_segments` packets of one size for one
@@ -588,6 +638,7 @@ fn fill_train(
 ) -> Train {
     let mut train = Train {
         pace_wait: None,
+        drained: false,
         length: 0,
         segment: 0,
         destination: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -599,7 +650,10 @@ fn fill_train(
         let start = train.length;
         let (written, info) = match quic.send(&mut buffer[start..start + mtu]) {
             Ok(sent) => sent,
-            Err(quiche::Error::Done) => break,
+            Err(quiche::Error::Done) => {
+                train.drained = true;
+                break;
+            }
             Err(error) => {
                 tracing::debug!(%error, "QUIC send failed");
                 break;
