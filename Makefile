@@ -1,5 +1,5 @@
 # Ludus: the two commands are `make run` and `make test`.
-.PHONY: run test setup services acceptance-deps acceptance build check unit js fuzz-smoke fuzz bench generated fmt lint clean
+.PHONY: run test setup services acceptance-deps acceptance bench-transport build check unit js fuzz-smoke fuzz bench generated fmt lint clean
 
 CARGO ?= cargo
 FUZZ_SECONDS ?= 20
@@ -54,6 +54,10 @@ fuzz:
 ## bench: criterion benchmarks of the hot paths
 bench:
 	$(CARGO) bench --bench wire
+
+## bench-transport: echo load against `ludus serve` and a wtransport peer (release build)
+bench-transport:
+	bash scripts/bench-transport.sh
 
 ## generated: rewrite web/proto/schema.js, tests/vectors/ and the catalog in docs/PROTOCOL.md
 generated:
