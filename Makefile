@@ -3,6 +3,11 @@
 
 CARGO ?= cargo
 FUZZ_SECONDS ?= 20
+# Recipes fail when any command of a pipeline fails (the tee'd test runs).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+# Every test runner's output, for the closing totals line.
+TEST_LOG := target/test-output.log
 
 ## run: build and start `ludus serve` on its embedded defaults
 run:
@@ -11,6 +16,7 @@ run:
 ## test: install what is missing, start services, run every test
 test: setup services acceptance-deps check unit js fuzz-smoke
 	@echo "make test: all checks passed"
+	@bash scripts/test-summary.sh $(TEST_LOG)
 
 setup:
 	@bash scripts/setup.sh
@@ -36,12 +42,14 @@ check:
 
 ## unit: Rust unit, integration and property tests; benches run once as tests
 unit:
-	$(CARGO) test --all-targets
-	$(CARGO) test --doc
+	@mkdir -p target
+	$(CARGO) test --all-targets 2>&1 | tee $(TEST_LOG)
+	$(CARGO) test --doc 2>&1 | tee -a $(TEST_LOG)
 
 ## js: the JavaScript codec against the shared vectors
 js:
-	node --test web/proto/ web/client/
+	@mkdir -p target
+	node --test web/proto/ web/client/ 2>&1 | tee -a $(TEST_LOG)
 
 ## fuzz-smoke: each fuzz target for FUZZ_SECONDS (needs nightly + cargo-fuzz)
 fuzz-smoke:
