@@ -346,19 +346,21 @@ fn summary(values: &Value) -> String {
     )
 }
 
-/// xorshift64*: deterministic noise for hostile input.
-struct Noise(u64);
+/// Deterministic noise for hostile input: the project's generator, with
+/// usize ranges and byte helpers.
+struct Noise(ludus::proto::wire::Rng);
 
 impl Noise {
+    fn new(seed: u64) -> Noise {
+        Noise(ludus::proto::wire::Rng::new(seed))
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.below(n as u64) as usize
     }
 
     fn bytes(&mut self, len: usize) -> Vec<u8> {
@@ -718,7 +720,7 @@ fn chromium_page_over_webtransport_websocket_and_tls_websocket() {
 /// 2000 random datagrams: Initial-looking long headers of 1200+ bytes, short
 /// headers, unknown versions, tiny and empty datagrams, pure noise.
 fn udp_noise(target: SocketAddr) -> usize {
-    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    let mut noise = Noise::new(0x9e37_79b9_7f4a_7c15);
     let sockets: Vec<UdpSocket> =
         (0..4).map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind UDP")).collect();
     let mut sent = 0;
@@ -894,19 +896,19 @@ fn websocket_hostile(addr: SocketAddr) -> Vec<String> {
 fn hostile_udp_tls_http_and_websocket_input() {
     let _serial = serial();
     let mut server = Server::start();
-    let mut noise = Noise(0x0123_4567_89ab_cdef);
+    let mut noise = Noise::new(0x0123_4567_89ab_cdef);
     let started = Instant::now();
 
     // Slow attackers first, in the background (each ~10 s: the header timeout).
     let (http, https) = (server.http, server.https);
     let slow = thread::spawn(move || slowloris(http, Duration::from_secs(14)));
-    let mut held_hello = truncated_client_hello(&mut Noise(7));
+    let mut held_hello = truncated_client_hello(&mut Noise::new(7));
     held_hello.truncate(60);
     let held = thread::spawn(move || {
         tcp_expect_closed(https, &held_hello, false, Duration::from_secs(14))
     });
     // Binary noise with no end of head: held until the header timeout.
-    let http_noise = Noise(11).bytes(3000);
+    let http_noise = Noise::new(11).bytes(3000);
     let noisy =
         thread::spawn(move || tcp_expect_closed(http, &http_noise, false, Duration::from_secs(14)));
 

@@ -1264,7 +1264,7 @@ mod tests {
     /// split of the stream. Deterministic: a fixed seed.
     #[test]
     fn random_input_never_panics() {
-        let mut rng = SplitMix64(0x1d05_2026);
+        let mut rng = crate::proto::wire::Rng::new(0x1d05_2026);
         let limits =
             Limits { max_head_bytes: 256, max_headers: 8, max_body_bytes: 64, max_uri_bytes: 64 };
         let seed = [
@@ -1279,10 +1279,10 @@ mod tests {
             let mutations = rng.below(8);
             for _ in 0..mutations {
                 let index = rng.below(bytes.len() as u64) as usize;
-                bytes[index] = rng.next() as u8;
+                bytes[index] = rng.next_u64() as u8;
             }
             if rng.below(4) == 0 {
-                bytes = (0..rng.below(300)).map(|_| rng.next() as u8).collect();
+                bytes = (0..rng.below(300)).map(|_| rng.next_u64() as u8).collect();
             }
             let mut parser = RequestParser::new(limits);
             let mut rest = &bytes[..];
@@ -1298,27 +1298,6 @@ mod tests {
                 assert!(sink
                     .iter()
                     .all(|r| r.body.len() <= limits.max_body_bytes && r.target.len() <= 64));
-            }
-        }
-    }
-
-    /// A small deterministic generator for the random tests (SplitMix64).
-    struct SplitMix64(u64);
-
-    impl SplitMix64 {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        fn below(&mut self, bound: u64) -> u64 {
-            if bound == 0 {
-                0
-            } else {
-                self.next() % bound
             }
         }
     }

@@ -1413,7 +1413,7 @@ mod tests {
     /// with random bytes flipped, fed in random chunks.
     #[test]
     fn random_input_never_panics() {
-        let mut rng = SplitMix64(0x6455);
+        let mut rng = crate::proto::wire::Rng::new(0x6455);
         let limits = Limits { max_message_bytes: 512, max_frame_bytes: 300 };
         let valid = [
             client_frame(0x01, "hé".as_bytes()),
@@ -1427,7 +1427,7 @@ mod tests {
         .concat();
         for case in 0..50_000 {
             let bytes: Vec<u8> = if case % 2 == 0 {
-                (0..rng.below(600)).map(|_| rng.next() as u8).collect()
+                (0..rng.below(600)).map(|_| rng.next_u64() as u8).collect()
             } else {
                 let mut bytes = valid.clone();
                 for _ in 0..1 + rng.below(4) {
@@ -1616,7 +1616,7 @@ mod tests {
     /// streams with random bytes flipped, fed in random chunks.
     #[test]
     fn client_role_random_input_never_panics() {
-        let mut rng = SplitMix64(0xc11e);
+        let mut rng = crate::proto::wire::Rng::new(0xc11e);
         let limits = Limits { max_message_bytes: 512, max_frame_bytes: 300 };
         let mut valid = BytesMut::new();
         encode_binary(&[3; 200], &mut valid);
@@ -1648,27 +1648,6 @@ mod tests {
                         }
                     }
                 }
-            }
-        }
-    }
-
-    /// A small deterministic generator for the random test (SplitMix64).
-    struct SplitMix64(u64);
-
-    impl SplitMix64 {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        fn below(&mut self, bound: u64) -> u64 {
-            if bound == 0 {
-                0
-            } else {
-                self.next() % bound
             }
         }
     }

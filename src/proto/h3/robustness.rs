@@ -13,20 +13,17 @@ use super::varint::{decode_varint, PartialVarint};
 
 const CASES: usize = 50_000;
 
-/// SplitMix64: a tiny deterministic generator, same sequence everywhere.
-struct Rng(u64);
+/// The project's deterministic generator, with usize ranges and the byte
+/// mutations these tests need.
+struct Rng(crate::proto::wire::Rng);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut mixed = self.0;
-        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        mixed ^ (mixed >> 31)
+        self.0.next_u64()
     }
 
     fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
+        self.0.below(bound as u64) as usize
     }
 
     fn bytes(&mut self, max_len: usize) -> Vec<u8> {
@@ -225,7 +222,7 @@ fn drive_capsule_reader(rng: &mut Rng, bytes: &[u8]) -> usize {
 
 #[test]
 fn frame_reader_survives_hostile_bytes() {
-    let mut rng = Rng(0x6c75_6475_7301);
+    let mut rng = Rng(crate::proto::wire::Rng::new(0x6c75_6475_7301));
     let samples = frame_samples();
     let roles = [StreamRole::Control, StreamRole::Request, StreamRole::Request];
     let mut events = 0;
@@ -247,7 +244,7 @@ fn frame_reader_survives_hostile_bytes() {
 
 #[test]
 fn qpack_and_heads_survive_hostile_bytes() {
-    let mut rng = Rng(0x6c75_6475_7302);
+    let mut rng = Rng(crate::proto::wire::Rng::new(0x6c75_6475_7302));
     let samples = block_samples();
     let small = DecodeLimits {
         max_field_section_size: 160,
@@ -290,7 +287,7 @@ fn qpack_and_heads_survive_hostile_bytes() {
 
 #[test]
 fn huffman_survives_hostile_bytes() {
-    let mut rng = Rng(0x6c75_6475_7303);
+    let mut rng = Rng(crate::proto::wire::Rng::new(0x6c75_6475_7303));
     let samples: Vec<Vec<u8>> = ["www.example.com", "no-cache", "custom-value", "Mon, 21 Oct"]
         .iter()
         .map(|text| {
@@ -320,7 +317,7 @@ fn huffman_survives_hostile_bytes() {
 
 #[test]
 fn small_decoders_survive_hostile_bytes() {
-    let mut rng = Rng(0x6c75_6475_7304);
+    let mut rng = Rng(crate::proto::wire::Rng::new(0x6c75_6475_7304));
     let mut settings_samples = vec![Vec::new()];
     Settings::server().encode_payload(&mut settings_samples[0]);
     for _ in 0..CASES {
@@ -358,7 +355,7 @@ fn small_decoders_survive_hostile_bytes() {
 
 #[test]
 fn capsule_reader_survives_hostile_bytes() {
-    let mut rng = Rng(0x6c75_6475_7305);
+    let mut rng = Rng(crate::proto::wire::Rng::new(0x6c75_6475_7305));
     let samples = capsule_samples();
     let mut capsules = 0;
     for _ in 0..CASES {

@@ -25,9 +25,12 @@ impl Rng {
         mixed ^ (mixed >> 31)
     }
 
-    /// A value in `0..bound` (`bound` > 0).
+    /// A value in `0..bound`; 0 when `bound` is 0 (an empty range to pick
+    /// from, e.g. an index into empty bytes, which callers then skip).
     pub fn below(&mut self, bound: u64) -> u64 {
-        assert!(bound > 0);
+        if bound == 0 {
+            return 0;
+        }
         self.next_u64() % bound
     }
 
