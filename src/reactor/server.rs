@@ -16,7 +16,9 @@ use super::mailbox::{mailbox, MailboxSender};
 use super::quic::app::WtServer;
 use super::quic::endpoint::{EndpointConfig, QuicEndpoint};
 use super::quic::retry::RetryTokens;
-use super::shard::{Clock, Shard, ShardMessage, ShardParts, ShardStats, MAILBOX_CAPACITY};
+use super::shard::{
+    Clock, Shard, ShardMessage, ShardParts, ShardStats, TlsReload, MAILBOX_CAPACITY,
+};
 use super::tcp::{Listener, TcpEndpoint, TcpOptions};
 use super::udp::UdpIo;
 use super::web::ServerFacts;
@@ -434,17 +436,27 @@ fn renew_if_due(
     if remaining > DEV_CERT_RENEW_BEFORE {
         return;
     }
-    match generate_dev_cert(&config.data_dir.join("tls")) {
-        Ok(renewed) => {
-            if let Some(info) = &renewed.dev {
-                println!("certificate renewed; sha-256 (hex): {}", info.sha256_hex);
-            }
-            for sender in senders {
-                let _ =
-                    sender.send(ShardMessage::ReloadTls { material: Box::new(renewed.clone()) });
-            }
-            *material = renewed;
-        }
-        Err(error) => tracing::error!(%error, "development certificate renewal failed"),
+    let renewed = match generate_dev_cert(&config.data_dir.join("tls")) {
+        Ok(renewed) => renewed,
+        Err(error) => return tracing::error!(%error, "development certificate renewal failed"),
+    };
+    // Every file is read here, on the main thread; shards only swap configs.
+    let rustls = match rustls_config(&renewed) {
+        Ok(rustls) => rustls,
+        Err(error) => return tracing::error!(%error, "renewed certificate unusable"),
+    };
+    let hash = renewed.dev.as_ref().map(|dev| dev.sha256_hex.clone());
+    for sender in senders {
+        let quiche = match quiche_config(&renewed) {
+            Ok(quiche) => quiche,
+            Err(error) => return tracing::error!(%error, "renewed certificate unusable"),
+        };
+        let reload =
+            TlsReload { quiche, rustls: Arc::clone(&rustls), cert_sha256_hex: hash.clone() };
+        let _ = sender.send(ShardMessage::ReloadTls(Box::new(reload)));
     }
+    if let Some(hash) = &hash {
+        println!("certificate renewed; sha-256 (hex): {hash}");
+    }
+    *material = renewed;
 }

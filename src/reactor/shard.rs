@@ -21,7 +21,6 @@ use super::host::Host;
 use super::mailbox::{Mailbox, MailboxSender};
 use super::quic::app::WtServer;
 use super::quic::endpoint::{QuicApp, QuicEndpoint, Routing};
-use super::server::{quiche_config, rustls_config, TlsMaterial};
 use super::tcp::TcpEndpoint;
 use super::udp::{Flush, UdpIo};
 use crate::proto::session::Now;
@@ -74,7 +73,21 @@ pub enum ShardMessage {
     /// not know the shard's clock, so it is a duration from receipt).
     Shutdown { grace: Duration },
     /// A renewed certificate: new connections use it.
-    ReloadTls { material: Box<TlsMaterial> },
+    /// Built on the main thread, so that no shard reads a file.
+    ReloadTls(Box<TlsReload>),
+}
+
+/// A renewed certificate's configurations, ready to swap in.
+pub struct TlsReload {
+    pub quiche: quiche::Config,
+    pub rustls: Arc<rustls::ServerConfig>,
+    pub cert_sha256_hex: Option<String>,
+}
+
+impl std::fmt::Debug for TlsReload {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("TlsReload").field("cert_sha256_hex", &self.cert_sha256_hex).finish()
+    }
 }
 
 /// The shard's clock: monotonic milliseconds since start, and a wall clock
@@ -256,10 +269,10 @@ impl<H: Host> Shard<H> {
                 let _ = quic.handle_datagram(&mut packet, from, now, quic_app);
             }
             ShardMessage::Shutdown { grace } => shutdown = Some(grace),
-            ShardMessage::ReloadTls { material } => reload = Some(material),
+            ShardMessage::ReloadTls(tls) => reload = Some(tls),
         });
-        if let Some(material) = reload {
-            self.reload_tls(&material);
+        if let Some(tls) = reload {
+            self.reload_tls(*tls);
         }
         if let Some(grace) = shutdown {
             self.begin_drain(grace, now);
@@ -306,19 +319,11 @@ impl<H: Host> Shard<H> {
     }
 
     /// New connections get the renewed certificate; open ones keep theirs.
-    fn reload_tls(&mut self, material: &TlsMaterial) {
-        match (quiche_config(material), rustls_config(material)) {
-            (Ok(quiche), Ok(rustls)) => {
-                self.quic.replace_config(quiche);
-                self.tcp.replace_tls(rustls);
-                let hash = material.dev.as_ref().map(|dev| dev.sha256_hex.clone());
-                self.quic_app.host.certificate_changed(hash);
-                tracing::info!(shard = self.id, "certificate reloaded");
-            }
-            (Err(error), _) | (_, Err(error)) => {
-                tracing::error!(shard = self.id, %error, "certificate reload failed")
-            }
-        }
+    fn reload_tls(&mut self, tls: TlsReload) {
+        self.quic.replace_config(tls.quiche);
+        self.tcp.replace_tls(tls.rustls);
+        self.quic_app.host.certificate_changed(tls.cert_sha256_hex);
+        tracing::info!(shard = self.id, "certificate reloaded");
     }
 
     fn begin_drain(&mut self, grace: Duration, now: Now) {
