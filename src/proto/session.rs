@@ -530,11 +530,7 @@ fn may_travel_in_datagram(message: &Message) -> bool {
 }
 
 fn sent_by_client(message: &Message) -> bool {
-    let code = message.code();
-    wire::CATALOG
-        .iter()
-        .find(|info| info.code == code)
-        .is_some_and(|info| info.direction != Direction::ServerToClient)
+    message.direction() != Direction::ServerToClient
 }
 
 /// Cuts `text` at a character boundary to fit a reason field.

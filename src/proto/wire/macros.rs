@@ -238,6 +238,13 @@ macro_rules! messages {
                 }
             }
 
+            /// Who may send the message.
+            pub fn direction(&self) -> $crate::proto::wire::macros::Direction {
+                match self {
+                    $( Message::$name(_) => messages!(@direction $direction), )*
+                }
+            }
+
             /// The message's name as the catalog spells it.
             pub fn name(&self) -> &'static str {
                 match self {

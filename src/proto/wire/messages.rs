@@ -750,3 +750,16 @@ pub fn enum_definitions() -> Vec<Value> {
         MomentKind::definition(),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_knows_the_direction_the_catalog_gives_it() {
+        for info in CATALOG {
+            let message = Message::minimal(info.code).expect("catalog code");
+            assert_eq!(message.direction(), info.direction, "{}", info.name);
+        }
+    }
+}
