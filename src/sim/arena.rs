@@ -33,11 +33,12 @@
 //! - **Spawn** positions come from the seed (SplitMix64 below), uniform in
 //!   the world minus a 100-unit margin, so nobody starts pinned to a wall.
 //! - **Inputs per tick**: at most [`MAX_INPUTS_PER_TICK`] applied inputs per
-//!   player per tick; more are `OverBudget` and *not* acknowledged, so the
-//!   client's redundant copies deliver them again on the next tick. A `seq`
+//!   player per tick; more are `OverBudget`: dropped, not acknowledged (the
+//!   player's `last_input_seq` stays at the newest applied input). A `seq`
 //!   not above the last applied one is `Rejected` (the room filters the
 //!   redundant copies before calling us; a stale one reaching the game is a
-//!   caller or client bug worth counting).
+//!   caller or client bug worth counting). Refused inputs change nothing
+//!   and emit nothing.
 //! - **End**: with `duration_ticks > 0` the tick that reaches it moves the
 //!   players, then emits `game_end` with placement 1 for every slot (the
 //!   arena has no winner; nobody outranks anybody) and the game is finished.
@@ -68,9 +69,9 @@ pub const SPEED_MILLI_PER_SECOND: u32 = 200_000;
 /// Speed of each axis when moving diagonally: `floor(200 000 / √2)`.
 pub const DIAGONAL_AXIS_SPEED_MILLI_PER_SECOND: u32 = 141_421;
 
-/// Applied inputs per player per tick. Clients send one input per tick;
-/// 4 absorbs network jitter, and a burst after loss (up to 8 redundant new
-/// inputs) is spread over two ticks instead of being dropped.
+/// Applied inputs per player per tick. Clients sample one input per tick;
+/// 4 absorbs network jitter (two or three datagrams arriving in one tick)
+/// while bounding what a flooding client can make the tick do.
 pub const MAX_INPUTS_PER_TICK: u8 = 4;
 
 /// Spawn positions keep this far from every wall.
