@@ -286,8 +286,9 @@ export class LudusSession {
     return this.#channel.supportsDatagrams && (this.capabilities & CAPABILITIES.CAP_DATAGRAMS) !== 0;
   }
 
-  /** Sends Hello and resolves with the Welcome's fields. */
-  async hello({ nickname = null, capabilities = null, timeoutMs = 10_000 } = {}) {
+  /** Sends Hello and resolves with the Welcome's fields. `resumeToken`
+   * (an earlier Welcome's) asks to return to the room it was in. */
+  async hello({ nickname = null, capabilities = null, resumeToken = null, timeoutMs = 10_000 } = {}) {
     if (this.welcome) throw new Error('hello() twice');
     const caps = capabilities ?? (CAPABILITIES.CAP_CHAT | (this.#channel.supportsDatagrams ? CAPABILITIES.CAP_DATAGRAMS : 0));
     const waiting = new Promise((resolve, reject) => { this.#welcomeWaiter = { resolve, reject }; });
@@ -297,7 +298,7 @@ export class LudusSession {
       capabilities: caps,
       client_name: CLIENT_NAME,
       access_token: null,
-      resume_token: null,
+      resume_token: resumeToken || null,
       nickname,
     });
     return withTimeout(waiting, timeoutMs, 'Welcome');
@@ -334,6 +335,25 @@ export class LudusSession {
       this.#closed(`client said Bye (code ${code}${reason ? `: ${reason}` : ''})`);
     }
     await this.#channel.close(code, reason);
+  }
+
+  /** Sends a message on the control stream (reliable, ordered). */
+  send(name, fields = {}) {
+    if (this.closedReason !== null) return Promise.reject(new Error(`session closed: ${this.closedReason}`));
+    return this.#send(name, fields);
+  }
+
+  /**
+   * Sends a message that may be lost (Input): in a datagram when datagrams
+   * are in use (WebTransport), else on the control stream. Never rejects:
+   * a failed unreliable send is a lost one.
+   */
+  sendUnreliable(name, fields = {}) {
+    if (this.closedReason !== null) return Promise.resolve(false);
+    const frame = encodeFrame(name, fields);
+    const datagram = this.datagramsEnabled && frame.length <= this.#channel.maxDatagramSize;
+    const sent = datagram ? this.#channel.sendDatagram(frame) : this.#channel.sendControl(frame);
+    return sent.then(() => true, () => false);
   }
 
   #send(name, fields) {

@@ -145,6 +145,32 @@ test('a lost datagram Pong times out', async () => {
   await assert.rejects(session.ping({ datagram: true, timeoutMs: 20 }), /no answer within 20 ms/);
 });
 
+test('a resume token goes into Hello; send() uses the stream, sendUnreliable() a datagram when it can', async () => {
+  const channel = new FakeChannel(echoServer);
+  const session = new LudusSession(channel);
+  await session.hello({ nickname: 'Zoë', resumeToken: 'tok-1' });
+  assert.equal(channel.sent[0].fields.resume_token, 'tok-1');
+  await session.send('QuickJoin', { game: 'tetris' });
+  assert.equal(channel.sent.at(-1).name, 'QuickJoin');
+  assert.equal(await session.sendUnreliable('Input', { seq: 1, client_frame: 0, inputs: [1] }), true);
+  assert.equal(channel.datagrams.at(-1).name, 'Input');
+
+  // WebSocket: no datagrams, the stream carries it.
+  const ws = new FakeChannel(echoServer);
+  ws.kind = 'ws';
+  ws.supportsDatagrams = false;
+  const wsSession = new LudusSession(ws);
+  await wsSession.hello();
+  assert.equal(ws.sent[0].fields.resume_token, null);
+  assert.equal(await wsSession.sendUnreliable('Input', { seq: 1, client_frame: 0, inputs: [1] }), true);
+  assert.equal(ws.sent.at(-1).name, 'Input');
+  assert.equal(ws.datagrams.length, 0);
+
+  await wsSession.bye();
+  assert.equal(await wsSession.sendUnreliable('Input', { seq: 2, client_frame: 0, inputs: [1] }), false);
+  await assert.rejects(wsSession.send('RoomLeave', {}), /session closed/);
+});
+
 test('helpers', () => {
   assert.deepEqual(Array.from(hexToBytes('00ff10')), [0, 255, 16]);
   assert.throws(() => hexToBytes('abc'), TypeError);
