@@ -74,7 +74,7 @@ try {
     const params = new URLSearchParams({ transport, pings: opts.pings });
     if (opts.udp) params.set('udp', opts.udp);
     if (opts.https) params.set('https', opts.https);
-    const url = `http://${opts.http}/index.html?${params}`;
+    const url = `http://${opts.http}/diag.html?${params}`;
     const page = await context.newPage();
     const console_ = [];
     page.on('console', (message) => console_.push(`${message.type()}: ${message.text()}`));

@@ -1,4 +1,4 @@
-// The test page (web/index.html): connects, says Hello, measures ping RTTs,
+// The transport diagnostic page (web/diag.html): connects, says Hello, measures ping RTTs,
 // says Bye, shows the results and exposes them as `window.ludusResult`.
 //
 // Query parameters (all optional; with `transport` the run starts at once):

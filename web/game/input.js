@@ -50,6 +50,20 @@ export class InputWindow {
     if (seq > this.acked) this.acked = Math.min(seq, this.seq);
   }
 
+  /**
+   * The server says it applied up to `seq` (a snapshot or state after a
+   * reconnect). When that is beyond our own numbering (a new page resuming
+   * an old session) numbering continues after it, or the server would
+   * ignore every new input as already applied.
+   */
+  rebaseTo(seq) {
+    if (seq > this.seq) {
+      this.seq = seq;
+      this.sentSeq = seq;
+    }
+    this.ack(seq);
+  }
+
   /** Entries recorded but never sent. */
   get unsent() {
     return this.seq - this.sentSeq;

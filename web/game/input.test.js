@@ -134,3 +134,15 @@ test('settings: defaults, clamping, storage round trip, key map', () => {
   assert.equal(map.get('ControlLeft'), 'rotateCCW');
   assert.equal(map.get('ShiftLeft'), 'hold');
 });
+
+test('rebaseTo continues the numbering after what the server applied', () => {
+  const window = new InputWindow();
+  window.push(1);
+  window.rebaseTo(40);
+  assert.equal(window.seq, 40);
+  assert.equal(window.acked, 40);
+  assert.equal(window.push(2), 41);
+  assert.deepEqual(window.takeMessages()[0], { seq: 41, client_frame: 0, inputs: [2] });
+  window.rebaseTo(10);
+  assert.equal(window.seq, 41, 'an older report changes nothing');
+});
