@@ -162,8 +162,8 @@ struct Attributed<A>(A);
 impl<A: QuicApp> QuicApp for Attributed<A> {
     type Connection = A::Connection;
 
-    fn accept(&mut self, peer: SocketAddr, now: Now) -> A::Connection {
-        in_category(APP, || self.0.accept(peer, now))
+    fn accept(&mut self, peer: SocketAddr, now: Now, index: usize) -> A::Connection {
+        in_category(APP, || self.0.accept(peer, now, index))
     }
 
     fn process(&mut self, quic: &mut quiche::Connection, state: &mut A::Connection, now: Now) {

@@ -6,11 +6,11 @@
 //! fresh data dir and reads the bound addresses and the certificate hash
 //! from its stdout. `SERVER_LOG=debug` shows the server's log.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod support;
+
 use std::time::Duration;
+
+use support::start_server;
 
 use ludus::client::blocking::{connect_wt, connect_wt_with};
 use ludus::client::wt::{self, WtClient, WtOptions};
@@ -21,85 +21,7 @@ use ludus::client::{
 use ludus::proto::wire::ErrorCode;
 use mio::{Events, Poll, Token};
 
-/// How long the server may take to print its addresses.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 const PINGS: usize = 20;
-
-struct Server {
-    child: Child,
-    udp: SocketAddr,
-    https: SocketAddr,
-    http: SocketAddr,
-    cert_sha256: [u8; 32],
-    cert_pem: Vec<u8>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `ludus serve` with one shard on loopback ports chosen by the
-/// kernel and waits for its `listening` and `certificate` lines.
-fn start_server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ludus"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("RUST_LOG", std::env::var("SERVER_LOG").unwrap_or("warn".into()))
-        .args(["serve", "--shards", "1", "--udp", "127.0.0.1:0", "--https", "127.0.0.1:0"])
-        .args(["--http", "127.0.0.1:0", "--data-dir"])
-        .arg(&data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start ludus serve");
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut listening = None;
-    let mut hash = None;
-    while listening.is_none() || hash.is_none() {
-        let line = lines.recv_timeout(STARTUP_TIMEOUT).expect("ludus serve printed its addresses");
-        if let Some(rest) = line.strip_prefix("listening ") {
-            listening = Some(rest.to_owned());
-        }
-        if let Some(rest) = line.strip_prefix("certificate sha-256 (hex): ") {
-            hash = Some(rest.trim().to_owned());
-        }
-    }
-    let address = |name: &str| -> SocketAddr {
-        let listening = listening.as_deref().unwrap();
-        let field =
-            listening.split_whitespace().find_map(|field| field.strip_prefix(&format!("{name}=")));
-        field.unwrap_or_else(|| panic!("{name} in {listening:?}")).parse().unwrap()
-    };
-    let Trust::CertificateHash(cert_sha256) = Trust::certificate_hash_hex(&hash.unwrap()).unwrap()
-    else {
-        unreachable!()
-    };
-    let cert_pem =
-        std::fs::read(data_dir.join("tls").join("cert.pem")).expect("the dev certificate");
-    Server {
-        udp: address("udp"),
-        https: address("https"),
-        http: address("http"),
-        child,
-        cert_sha256,
-        cert_pem,
-        _dir: dir,
-    }
-}
 
 /// Hello, then `PINGS` Pings on `channel`; returns the round trips in
 /// microseconds. Every one must be positive.
@@ -137,7 +59,7 @@ fn report(label: &str, rtts_us: &[u64]) {
 
 #[test]
 fn websocket_plain_hello_and_pings() {
-    let server = start_server();
+    let server = start_server(1);
     let url = format!("ws://{}/ws", server.http);
     let mut client = client::blocking::connect_ws(&url, &WsOptions::default()).unwrap();
     hello_and_pings(&mut client, "ws", Channel::Reliable);
@@ -150,7 +72,7 @@ fn websocket_plain_hello_and_pings() {
 
 #[test]
 fn websocket_tls_hello_and_pings_with_a_root_or_a_pinned_hash() {
-    let server = start_server();
+    let server = start_server(1);
     let url = format!("wss://127.0.0.1:{}/ws", server.https.port());
     let by_root = WsOptions::with_trust(&Trust::RootPem(server.cert_pem.clone())).unwrap();
     let mut client = client::blocking::connect_ws(&url, &by_root).unwrap();
@@ -165,7 +87,7 @@ fn websocket_tls_hello_and_pings_with_a_root_or_a_pinned_hash() {
 
 #[test]
 fn websocket_tls_refuses_a_wrong_certificate_hash() {
-    let server = start_server();
+    let server = start_server(1);
     let url = format!("wss://127.0.0.1:{}/ws", server.https.port());
     let mut wrong = server.cert_sha256;
     wrong[0] ^= 1;
@@ -179,7 +101,7 @@ fn websocket_tls_refuses_a_wrong_certificate_hash() {
 
 #[test]
 fn webtransport_refuses_a_wrong_certificate_hash() {
-    let server = start_server();
+    let server = start_server(1);
     let mut wrong = server.cert_sha256;
     wrong[31] ^= 0x80;
     let mut client = connect_wt(server.udp, wrong).unwrap();
@@ -195,7 +117,7 @@ fn webtransport_refuses_a_wrong_certificate_hash() {
 /// Needs the server's WebTransport (src/reactor/quic/app.rs).
 #[test]
 fn webtransport_hello_and_pings_on_the_stream_and_in_datagrams() {
-    let server = start_server();
+    let server = start_server(1);
     let mut client = connect_wt(server.udp, server.cert_sha256).unwrap();
     hello_and_pings(&mut client, "wt stream", Channel::Reliable);
     assert!(
@@ -227,7 +149,7 @@ fn webtransport_hello_and_pings_on_the_stream_and_in_datagrams() {
 
 #[test]
 fn webtransport_from_a_foreign_origin_is_refused_with_403() {
-    let server = start_server();
+    let server = start_server(1);
     let mut options = WtOptions::new(Trust::CertificateHash(server.cert_sha256));
     options.origin = Some("https://evil.example".to_owned());
     let mut client = connect_wt_with(server.udp, &options).unwrap();
@@ -244,7 +166,7 @@ fn webtransport_from_a_foreign_origin_is_refused_with_403() {
 
 #[test]
 fn websocket_refused_hello_reports_the_servers_error() {
-    let server = start_server();
+    let server = start_server(1);
     let url = format!("ws://{}/ws", server.http);
     let mut client = client::blocking::connect_ws(&url, &WsOptions::default()).unwrap();
     let credentials =
@@ -319,7 +241,7 @@ fn many_clients_share_one_poll() {
     const WS_BOTS: usize = 200;
     const WT_BOTS: usize = 50;
     const PINGS_EACH: u32 = 5;
-    let server = start_server();
+    let server = start_server(1);
     let clock = Clock::new();
     let mut poll = Poll::new().unwrap();
     let mut events = Events::with_capacity(1024);

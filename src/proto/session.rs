@@ -432,6 +432,26 @@ impl Session {
         true
     }
 
+    /// Queues one already-encoded frame that may be lost (a room's shared
+    /// state broadcast): in a datagram when the session has them, else on
+    /// the reliable stream, like [`Session::send_unreliable`].
+    pub fn send_unreliable_encoded(&mut self, frame: &[u8]) -> bool {
+        if !self.datagrams_usable() || frame.len() > self.datagram_limit {
+            return self.send_encoded(frame);
+        }
+        if self.datagram_current.len() + frame.len() > self.datagram_limit {
+            if self.datagram_queue.len() >= MAX_PENDING_DATAGRAMS {
+                self.dropped += 1;
+                self.datagram_current.clear();
+            } else {
+                let full = self.datagram_current.split().freeze();
+                self.datagram_queue.push_back(full);
+            }
+        }
+        self.datagram_current.extend_from_slice(frame);
+        true
+    }
+
     /// Closes the session from the server's side with Bye.
     pub fn close(&mut self, code: ErrorCode, reason: &str) {
         if self.state == State::Closed {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use crate::proto::session::{Acceptance, Now, Session, SessionEvent};
 use crate::proto::wire::{ErrorCode, Hello, Message, Text};
+use crate::reactor::game::outbox::{HostMessage, HostOutput};
 use crate::reactor::web::{self, ServerFacts, WebResponse};
 
 /// Which transport carries a session.
@@ -53,6 +54,28 @@ pub trait Host {
     fn certificate_changed(&mut self, _sha256_hex: Option<String>) {}
     /// Sessions this host holds (for stats).
     fn session_count(&self) -> usize;
+    /// A message from another shard's host (through the mailbox).
+    fn handle_message(&mut self, _message: HostMessage, _now: Now) {}
+    /// Milliseconds until the host's next deadline (room ticks), if any.
+    fn timeout_ms(&self, _now: Now) -> Option<u64> {
+        None
+    }
+    /// Runs what is due.
+    fn handle_timeout(&mut self, _now: Now) {}
+    /// Frames for sessions and messages for other shards, in order; the
+    /// shard drains this after every step.
+    fn poll_output(&mut self) -> Option<HostOutput> {
+        None
+    }
+    /// True when `poll_output` has something (the shard must not sleep).
+    fn has_output(&self) -> bool {
+        false
+    }
+    /// The player behind one of this shard's sessions, if the host
+    /// accepted it: frames addressed to someone else are not delivered.
+    fn session_player(&self, _session: SessionRef) -> Option<u64> {
+        None
+    }
 }
 
 /// How a session ended, for its transport to close itself.

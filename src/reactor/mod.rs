@@ -2,6 +2,7 @@
 //! mailboxes, and the QUIC and TLS drivers. Everything here runs on a shard
 //! thread and never blocks; work that would block is sent to `services`.
 
+pub mod game;
 pub mod host;
 pub mod mailbox;
 pub mod quic;

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use super::host::GuestHost;
+use super::game::resume::ResumeKeys;
+use super::game::GameHost;
 use super::mailbox::{mailbox, MailboxSender};
 use super::quic::app::WtServer;
 use super::quic::endpoint::{EndpointConfig, QuicEndpoint};
@@ -148,6 +149,8 @@ struct ShardPlan {
     core: Option<usize>,
     material: TlsMaterial,
     tokens: Arc<RetryTokens>,
+    /// One key for every shard: a session may resume on any of them.
+    resume: ResumeKeys,
     config: Config,
     stats: Arc<Vec<Arc<ShardStats>>>,
 }
@@ -205,6 +208,7 @@ pub fn serve(config: &Config) -> Result<(), ServeError> {
         core: None,
         material: material.clone(),
         tokens: Arc::new(RetryTokens::new()),
+        resume: ResumeKeys::generate(),
         config: config.clone(),
         stats: Arc::new((0..shard_count).map(|_| Arc::new(ShardStats::default())).collect()),
     };
@@ -306,7 +310,7 @@ fn build_shard(
     poll: mio::Poll,
     mailbox: super::mailbox::Mailbox<ShardMessage>,
     peers: Arc<Vec<MailboxSender<ShardMessage>>>,
-) -> Result<Shard<GuestHost>, String> {
+) -> Result<Shard<GameHost>, String> {
     if let Some(core) = plan.core {
         sys::pin_to_core(core).map_err(|error| format!("pinning to core {core}: {error}"))?;
     }
@@ -344,7 +348,7 @@ fn build_shard(
         version: env!("CARGO_PKG_VERSION"),
         stats: Arc::clone(&plan.stats),
     };
-    let host = GuestHost::new(shard, facts);
+    let host = GameHost::new(shard, facts, plan.resume.clone(), now);
     let quic_app = WtServer::new(shard, host).with_allowed_origins(serve.allowed_origins.clone());
     let stats = Arc::clone(&plan.stats[usize::from(shard)]);
     let parts =

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::host::Host;
+use super::game::outbox::{Delivery, HostMessage, HostOutput};
+use super::host::{Host, Transport};
 use super::mailbox::{Mailbox, MailboxSender};
 use super::quic::app::WtServer;
 use super::quic::endpoint::{QuicApp, QuicEndpoint, Routing};
@@ -35,6 +36,8 @@ pub const EVENTS_CAPACITY: usize = 1_024;
 pub const MAILBOX_BATCH_MAX: usize = 1_024;
 /// recvmmsg batches per turn before timers and sends get their turn.
 pub const UDP_BATCHES_PER_TURN: usize = 16;
+/// Deliver-and-flush rounds per loop turn (see `run`).
+pub const HOST_ROUNDS_PER_TURN: usize = 3;
 /// Mailbox capacity per shard.
 pub const MAILBOX_CAPACITY: usize = 65_536;
 
@@ -72,6 +75,9 @@ pub enum ShardMessage {
     /// Stop accepting, tell clients, close by the deadline (the sender does
     /// not know the shard's clock, so it is a duration from receipt).
     Shutdown { grace: Duration },
+    /// From another shard's game host: room commands, directory changes,
+    /// and frames for sessions here.
+    Host(HostMessage),
     /// A renewed certificate: new connections use it.
     /// Built on the main thread, so that no shard reads a file.
     ReloadTls(Box<TlsReload>),
@@ -137,6 +143,10 @@ pub struct Shard<H: Host> {
     drain_deadline_ms: Option<u64>,
     udp_readable_pending: bool,
     udp_blocked: bool,
+    /// Frames for other shards' sessions, batched per shard within a turn.
+    remote_deliveries: Vec<Vec<Delivery>>,
+    /// Frames for sessions no longer held by the player they were for.
+    pub stale_deliveries: u64,
 }
 
 /// The pieces a shard is built from, made on the main thread.
@@ -182,6 +192,8 @@ impl<H: Host> Shard<H> {
             drain_deadline_ms: None,
             udp_readable_pending: true,
             udp_blocked: false,
+            remote_deliveries: Vec::new(),
+            stale_deliveries: 0,
         })
     }
 
@@ -204,7 +216,15 @@ impl<H: Host> Shard<H> {
                 self.read_udp(now);
             }
             self.fire_timers(now);
-            self.drive(now);
+            // Hosts answer while connections are processed (in `drive`):
+            // deliver and flush again, a bounded number of rounds.
+            for _ in 0..HOST_ROUNDS_PER_TURN {
+                self.route_host_outputs(now);
+                self.drive(now);
+                if !self.quic_app.host.has_output() {
+                    break;
+                }
+            }
             self.publish_stats();
             if self.finished(now) {
                 self.publish_stats();
@@ -225,13 +245,15 @@ impl<H: Host> Shard<H> {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if self.udp_readable_pending || !self.mailbox.is_empty() {
+        if self.udp_readable_pending || !self.mailbox.is_empty() || self.quic_app.host.has_output()
+        {
             return Some(Duration::ZERO);
         }
         let now = self.clock.now();
         let drain =
             self.drain_deadline_ms.map(|deadline| deadline.saturating_sub(now.monotonic_ms));
-        [self.quic.timeout_ms(now), self.tcp.timeout_ms(now), drain]
+        let host = self.quic_app.host.timeout_ms(now);
+        [self.quic.timeout_ms(now), self.tcp.timeout_ms(now), host, drain]
             .into_iter()
             .flatten()
             .min()
@@ -260,7 +282,7 @@ impl<H: Host> Shard<H> {
     }
 
     fn read_mailbox(&mut self, now: Now) {
-        let Shard { mailbox, quic, quic_app, .. } = self;
+        let Shard { mailbox, quic, quic_app, tcp, stale_deliveries, .. } = self;
         let mut shutdown = None;
         let mut reload = None;
         mailbox.drain(MAILBOX_BATCH_MAX, |message| match message {
@@ -268,6 +290,14 @@ impl<H: Host> Shard<H> {
                 // Routed here by its connection ID: never forwarded again.
                 let _ = quic.handle_datagram(&mut packet, from, now, quic_app);
             }
+            ShardMessage::Host(HostMessage::Deliveries(deliveries)) => {
+                for delivery in deliveries {
+                    if !deliver_local(quic, tcp, &quic_app.host, delivery) {
+                        *stale_deliveries += 1;
+                    }
+                }
+            }
+            ShardMessage::Host(message) => quic_app.host.handle_message(message, now),
             ShardMessage::Shutdown { grace } => shutdown = Some(grace),
             ShardMessage::ReloadTls(tls) => reload = Some(tls),
         });
@@ -307,6 +337,44 @@ impl<H: Host> Shard<H> {
     fn fire_timers(&mut self, now: Now) {
         self.quic.handle_timers(now);
         self.tcp.handle_timers(&mut self.quic_app.host, now);
+        self.quic_app.host.handle_timeout(now);
+    }
+
+    /// Hands the host's outputs on: frames to this shard's sessions at
+    /// once, frames for other shards in one mailbox message per shard,
+    /// host messages to their shards.
+    fn route_host_outputs(&mut self, _now: Now) {
+        let Shard { quic, quic_app, tcp, peers, id, remote_deliveries, stale_deliveries, .. } =
+            self;
+        if remote_deliveries.len() < peers.len() {
+            remote_deliveries.resize_with(peers.len(), Vec::new);
+        }
+        while let Some(output) = quic_app.host.poll_output() {
+            match output {
+                HostOutput::Deliver(delivery) if delivery.to.shard == *id => {
+                    if !deliver_local(quic, tcp, &quic_app.host, delivery) {
+                        *stale_deliveries += 1;
+                    }
+                }
+                HostOutput::Deliver(delivery) => {
+                    if let Some(batch) = remote_deliveries.get_mut(usize::from(delivery.to.shard)) {
+                        batch.push(delivery);
+                    }
+                }
+                HostOutput::Send { shard, message } => send_host(peers, *id, shard, message),
+                HostOutput::Broadcast(message) => {
+                    for shard in (0..peers.len() as u16).filter(|shard| shard != id) {
+                        send_host(peers, *id, shard, message.clone());
+                    }
+                }
+            }
+        }
+        for (shard, batch) in remote_deliveries.iter_mut().enumerate() {
+            if !batch.is_empty() {
+                let message = HostMessage::Deliveries(std::mem::take(batch));
+                send_host(peers, *id, shard as u16, message);
+            }
+        }
     }
 
     fn drive(&mut self, now: Now) {
@@ -372,5 +440,46 @@ fn forward(
     let Some(peer) = peers.get(usize::from(shard)) else { return };
     if peer.send(ShardMessage::Datagram { packet: packet.to_vec(), from }).is_err() {
         tracing::debug!(from_shard, shard, "forward dropped: mailbox full");
+    }
+}
+
+/// Queues frames on one of this shard's sessions, if the player they are
+/// for still holds it. Returns false when they were not delivered.
+fn deliver_local<H: Host>(
+    quic: &mut QuicEndpoint<WtServer<H>>,
+    tcp: &mut TcpEndpoint,
+    host: &H,
+    delivery: Delivery,
+) -> bool {
+    if host.session_player(delivery.to) != Some(delivery.player_id) {
+        return false;
+    }
+    let Delivery { to, frames, reliable, .. } = delivery;
+    let send = |session: &mut crate::proto::session::Session| {
+        if reliable {
+            session.send_encoded(&frames)
+        } else {
+            session.send_unreliable_encoded(&frames)
+        }
+    };
+    let sent = match to.transport {
+        Transport::WebTransport => {
+            quic.touch(to.connection, |state| state.established_session().map(send)).flatten()
+        }
+        Transport::WebSocket => tcp.touch_session(to.connection, send),
+    };
+    sent.is_some()
+}
+
+/// Sends a host message to another shard's mailbox.
+fn send_host(
+    peers: &[MailboxSender<ShardMessage>],
+    from_shard: u16,
+    shard: u16,
+    message: HostMessage,
+) {
+    let Some(peer) = peers.get(usize::from(shard)) else { return };
+    if peer.send(ShardMessage::Host(message)).is_err() {
+        tracing::warn!(from_shard, shard, "host message dropped: mailbox full");
     }
 }

@@ -218,6 +218,23 @@ impl TcpEndpoint {
         self.mark_dirty(index);
     }
 
+    /// Runs `visit` on a WebSocket connection's session, if the host
+    /// accepted one there, and queues the connection to flush this turn.
+    pub fn touch_session<R>(
+        &mut self,
+        index: usize,
+        visit: impl FnOnce(&mut Session) -> R,
+    ) -> Option<R> {
+        let connection = self.connections.get_mut(index)?;
+        let Phase::WebSocket(state) = &mut connection.phase else { return None };
+        if !state.host_knows || connection.closing {
+            return None;
+        }
+        let result = visit(&mut state.session);
+        self.mark_dirty(index);
+        Some(result)
+    }
+
     fn mark_dirty(&mut self, index: usize) {
         if let Some(connection) = self.connections.get_mut(index) {
             if !connection.dirty {

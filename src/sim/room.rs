@@ -507,7 +507,9 @@ impl<G: Game> Room<G> {
 
     /// Does everything due by `now_ms`. `on_tick` sees the game and the
     /// events of each tick right after it ran (so the driver can send that
-    /// tick's state); events of inputs applied before the tick come first.
+    /// tick's state): every event since the previous tick, so those of
+    /// inputs, forfeits and the game's start come first. They are cleared
+    /// after `on_tick`.
     pub fn advance(&mut self, now_ms: u64, mut on_tick: impl FnMut(&G, &[Event])) {
         self.expire(now_ms);
         match self.phase {
@@ -525,7 +527,7 @@ impl<G: Game> Room<G> {
         let tick_hz = u64::from(G::TICK_HZ);
         let mut ran = 0;
         let mut finished = false;
-        let Room { game, game_events, counters, game_started_ms, .. } = self;
+        let Room { game, game_events, counters, game_started_ms, results, .. } = self;
         let Some(game) = game.as_mut() else { return };
         loop {
             let next = game.current_tick() + 1;
@@ -544,8 +546,21 @@ impl<G: Game> Room<G> {
             ran += 1;
             counters.ticks += 1;
             on_tick(game, game_events);
-            if game.is_finished() {
-                finished = true;
+            finished = game.is_finished();
+            if finished {
+                results.clear();
+                if let Some(EventKind::GameEnd { results: end }) = game_events
+                    .iter()
+                    .rev()
+                    .map(|e| &e.kind)
+                    .find(|kind| matches!(kind, EventKind::GameEnd { .. }))
+                {
+                    *results = end.clone();
+                }
+            }
+            // Handed over with their tick; history keeps them, not the room.
+            game_events.clear();
+            if finished {
                 break;
             }
         }
@@ -592,12 +607,6 @@ impl<G: Game> Room<G> {
     }
 
     fn finish(&mut self, now_ms: u64) {
-        self.results.clear();
-        if let Some(Event { kind: EventKind::GameEnd { results }, .. }) =
-            self.game_events.iter().rev().find(|e| matches!(e.kind, EventKind::GameEnd { .. }))
-        {
-            self.results = results.clone();
-        }
         self.phase = Phase::Finished;
         self.phase_deadline_ms = Some(now_ms + u64::from(self.config.results_ms));
         self.emit(RoomEvent::GameEnded);

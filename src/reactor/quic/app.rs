@@ -247,6 +247,12 @@ impl WtConnection {
         self.id
     }
 
+    /// The connection's Ludus session once the host accepted it.
+    pub fn established_session(&mut self) -> Option<&mut Session> {
+        let wt = self.session.as_deref_mut()?;
+        (wt.host_knows && !wt.ended).then_some(&mut wt.session)
+    }
+
     /// Whether a WebTransport session was accepted on this connection.
     pub fn has_session(&self) -> bool {
         self.session.is_some()
@@ -271,7 +277,6 @@ pub struct WtServer<H: Host> {
     session_config: SessionConfig,
     h3_config: H3Config,
     buffers: RecvBuffers,
-    next_connection: usize,
     draining: bool,
     counters: WtCounters,
 }
@@ -285,7 +290,6 @@ impl<H: Host> WtServer<H> {
             session_config: SessionConfig::default(),
             h3_config: H3Config::default(),
             buffers: RecvBuffers::new(),
-            next_connection: 0,
             draining: false,
             counters: WtCounters::default(),
         }
@@ -486,9 +490,10 @@ impl<H: Host> WtServer<H> {
 impl<H: Host> QuicApp for WtServer<H> {
     type Connection = WtConnection;
 
-    fn accept(&mut self, peer: SocketAddr, _now: Now) -> WtConnection {
-        let id = self.next_connection;
-        self.next_connection = self.next_connection.wrapping_add(1);
+    fn accept(&mut self, peer: SocketAddr, _now: Now, index: usize) -> WtConnection {
+        // The endpoint's slab slot: sessions are addressed by it (the host
+        // checks the player behind a slot before anything is delivered).
+        let id = index;
         self.counters.connections += 1;
         WtConnection {
             peer,
@@ -744,7 +749,7 @@ mod tests {
             )
             .unwrap();
             let now = at(0);
-            let state = app.accept(client_addr, now);
+            let state = app.accept(client_addr, now, 0);
             let mut pair = Pair {
                 client,
                 server,

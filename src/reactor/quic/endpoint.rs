@@ -50,7 +50,8 @@ pub trait QuicApp {
     type Connection;
 
     /// A connection was accepted.
-    fn accept(&mut self, peer: SocketAddr, now: Now) -> Self::Connection;
+    /// A connection was accepted into slab slot `index` (stable for its life).
+    fn accept(&mut self, peer: SocketAddr, now: Now, index: usize) -> Self::Connection;
     /// Packets arrived or a timer fired: read streams and datagrams, write
     /// answers. Called with the connection after quiche processed them.
     fn process(&mut self, quic: &mut quiche::Connection, state: &mut Self::Connection, now: Now);
@@ -322,7 +323,7 @@ impl<A: QuicApp> QuicEndpoint<A> {
             }
         };
         let client_dcid = (!self.config.retry).then(|| header.dcid.to_vec());
-        let state = app.accept(from, now);
+        let state = app.accept(from, now, self.connections.vacant_key());
         let index = self.connections.insert(Connection {
             quic,
             app: state,
@@ -590,6 +591,18 @@ impl<A: QuicApp> QuicEndpoint<A> {
         }
     }
 
+    /// Runs `visit` on one connection's application state and queues the
+    /// connection for processing (what `visit` queued gets sent this turn).
+    pub fn touch<R>(
+        &mut self,
+        index: usize,
+        visit: impl FnOnce(&mut A::Connection) -> R,
+    ) -> Option<R> {
+        let result = visit(&mut self.connections.get_mut(index)?.app);
+        self.mark_dirty(index);
+        Some(result)
+    }
+
     /// The application state of every connection, for shard-wide work.
     pub fn for_each_app(
         &mut self,
@@ -692,7 +705,7 @@ mod tests {
 
     impl QuicApp for NoApp {
         type Connection = ();
-        fn accept(&mut self, _peer: SocketAddr, _now: Now) {}
+        fn accept(&mut self, _peer: SocketAddr, _now: Now, _index: usize) {}
         fn process(&mut self, _quic: &mut quiche::Connection, _state: &mut (), _now: Now) {}
         fn timeout(&self, _state: &()) -> Option<u64> {
             None
