@@ -222,6 +222,9 @@ function setScreen(screen) {
     roomListTimer = null;
   }
   if (screen !== 'game') releaseKeys();
+  // Keys go to the game, not to the button that was clicked last (Space
+  // would press it again).
+  if (screen === 'game' || screen === 'spectate') document.activeElement?.blur?.();
   changed();
 }
 
