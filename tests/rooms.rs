@@ -248,3 +248,65 @@ fn quick_join_fills_a_waiting_room_before_making_another() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_tetris_duel_across_shards_ends_with_results_both_players_agree_on() {
+    let server = start_server(2);
+    let (mut ann, ann_id) = on_shard(|name| wt(&server, name), "ann", |_| true);
+    let (mut bob, bob_id) = on_shard(|name| ws(&server, name), "bob", |s| s != shard_of(ann_id));
+    let create = wire::RoomCreate {
+        game: GameKind::Tetris,
+        capacity: 2,
+        private: true,
+        name: Text::default(),
+    };
+    ann.send(&create).unwrap();
+    let room = joined(&mut ann);
+    assert_eq!((room.game, room.tick_hz), (GameKind::Tetris, 60));
+    bob.send(&wire::RoomJoinByCode { code: room.code.clone() }).unwrap();
+    joined(&mut bob);
+    for client in [&mut ann, &mut bob] {
+        client.send(&wire::RoomReady { ready: true }).unwrap();
+    }
+    let start = expect(&mut ann, "GameStart", |m| match m {
+        Message::GameStart(start) => Some(start.clone()),
+        _ => None,
+    });
+    assert_eq!(start.seed, 0, "the Tetris seed stays on the server");
+    let snapshot = expect(&mut ann, "TetrisSnapshot", |m| match m {
+        Message::TetrisSnapshot(snapshot) => Some(snapshot.clone()),
+        _ => None,
+    });
+    assert_eq!(snapshot.boards.len(), 2);
+    assert!(snapshot.boards.iter().all(|b| b.alive && b.piece.is_some()));
+
+    // Bob hard-drops every piece: his stack reaches the top and he loses.
+    const HARD_DROP: u16 = 1 << 3;
+    let bob_slot = start.players.iter().position(|id| *id == bob_id).unwrap() as u8;
+    let mut seq = 0;
+    let eliminated = loop {
+        seq += 1;
+        assert!(seq < 200, "Bob never topped out");
+        bob.send(&input(seq, HARD_DROP)).unwrap();
+        let found = expect(&mut bob, "Bob's lock or elimination", |m| match m {
+            Message::PlayerEliminated(out) if out.slot == bob_slot => Some(Some(out.clone())),
+            Message::PieceLocked(lock) if lock.slot == bob_slot => Some(None),
+            _ => None,
+        });
+        if let Some(out) = found {
+            break out;
+        }
+    };
+    assert_eq!(eliminated.placement, 2);
+    let results = |client: &mut Client| {
+        expect(client, "GameResults", |m| match m {
+            Message::GameResults(results) => Some(results.clone()),
+            _ => None,
+        })
+    };
+    let (on_ann, on_bob) = (results(&mut ann), results(&mut bob));
+    assert_eq!(on_ann, on_bob, "both players see the same results");
+    let order: Vec<(u64, u8)> = on_ann.results.iter().map(|r| (r.player_id, r.placement)).collect();
+    assert_eq!(order, [(ann_id, 1), (bob_id, 2)]);
+    assert!(on_ann.results[1].pieces >= 5, "Bob placed pieces: {:?}", on_ann.results[1]);
+}

@@ -25,6 +25,9 @@ pub const MAX_DELAYED_FRAMES: usize = 8_192;
 /// How a game's state and events become wire messages.
 pub trait WireGame: Game + Sized {
     const KIND: GameKind;
+    /// Whether GameStart tells clients the seed (only where it gives no
+    /// player an edge).
+    const REVEAL_SEED: bool;
     /// Per-room memory of what was last sent (for deltas, moments).
     type View: Default;
 
@@ -77,6 +80,8 @@ pub struct HostedRoom<G: WireGame> {
     reliable: BytesMut,
     unreliable: BytesMut,
     listed: Option<Listing>,
+    /// The running game's seed (for GameStart on a reconnect).
+    seed: u64,
 }
 
 /// The effects on sessions elsewhere that the host must know of.
@@ -101,6 +106,7 @@ impl<G: WireGame> HostedRoom<G> {
             reliable: BytesMut::with_capacity(1_024),
             unreliable: BytesMut::with_capacity(1_024),
             listed: None,
+            seed: 0,
         }
     }
 
@@ -298,7 +304,7 @@ impl<G: WireGame> HostedRoom<G> {
         if self.room.phase() != Phase::Running {
             return;
         }
-        outbox.send(session, player_id, &self.game_start(0));
+        outbox.send(session, player_id, &self.game_start(self.seed));
         let mut frames = BytesMut::new();
         G::snapshot(game, &mut frames);
         outbox.deliver(session, player_id, frames.freeze(), true);
@@ -308,7 +314,7 @@ impl<G: WireGame> HostedRoom<G> {
         wire::GameStart {
             room_id: self.id,
             game: G::KIND,
-            seed,
+            seed: if G::REVEAL_SEED { seed } else { 0 },
             tick_hz: G::TICK_HZ,
             start_tick: 0,
             players: self.room.game_players().iter().copied().collect(),
@@ -481,6 +487,7 @@ impl<G: WireGame> HostedRoom<G> {
     }
 
     fn on_game_started(&mut self, seed: u64, outbox: &mut Outbox) {
+        self.seed = seed;
         self.delayed.clear();
         self.view = G::View::default();
         let start = outbox.encode(&self.game_start(seed));

@@ -36,7 +36,6 @@ use crate::reactor::timer::{TimerKey, TimerWheel};
 use crate::reactor::web::{self, ServerFacts, WebResponse};
 use crate::sim::arena::Arena;
 use crate::sim::room::{Room, RoomConfig};
-#[cfg(any())]
 use crate::sim::tetris::TetrisBattle;
 use crate::sim::MAX_PLAYERS;
 
@@ -64,7 +63,6 @@ pub fn owner_shard(id: u64) -> u16 {
 
 /// One of the games, hosted.
 enum AnyRoom {
-    #[cfg(any())]
     Tetris(HostedRoom<TetrisBattle>),
     Arena(HostedRoom<Arena>),
 }
@@ -73,7 +71,6 @@ enum AnyRoom {
 macro_rules! with_room {
     ($any:expr, $room:ident => $body:expr) => {
         match $any {
-            #[cfg(any())]
             AnyRoom::Tetris($room) => $body,
             AnyRoom::Arena($room) => $body,
         }
@@ -340,13 +337,8 @@ impl GameHost {
             if name.is_empty() { format!("{} room", game_name(create.game)) } else { name.into() };
         let seed = self.next_random();
         let any = match create.game {
-            #[cfg(any())]
             GameKind::Tetris => {
                 AnyRoom::Tetris(hosted_room(room_id, room_code, name, create, seed))
-            }
-            GameKind::Tetris => {
-                let text = "Tetris rooms are not served yet";
-                return self.error(session, ErrorCode::InvalidRoomSettings, code, text);
             }
             GameKind::Arena => AnyRoom::Arena(hosted_room(room_id, room_code, name, create, seed)),
         };
