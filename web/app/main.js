@@ -447,9 +447,11 @@ function onMessage(name, f) {
       break;
     }
     case 'Countdown': {
+      // remaining_ms 0: the countdown was cancelled (someone is no longer
+      // ready); GameStart follows a countdown that ran out.
       const container = state.room ?? state.spectating;
-      if (container) container.phase = 'countdown';
-      state.countdownEnd = performance.now() + f.remaining_ms;
+      if (container && container.phase !== 'playing') container.phase = f.remaining_ms > 0 ? 'countdown' : 'waiting';
+      state.countdownEnd = f.remaining_ms > 0 ? performance.now() + f.remaining_ms : null;
       renderRoom();
       break;
     }

@@ -74,6 +74,8 @@ function emptyPlayer(slot) {
     lastInputSeq: 0,
     placement: null,
     // Hold inference.
+    snapshotPiece: null,
+    eventsSinceSnapshot: 0,
     spawned: false,
     lockedSinceSpawn: false,
     currentKind: null,
@@ -158,6 +160,8 @@ export class TetrisMatch {
           p.backToBack = b.back_to_back;
           p.pieces = b.pieces;
           p.lastInputSeq = Math.max(p.lastInputSeq, b.last_input_seq);
+          p.snapshotPiece = b.piece ? { ...b.piece } : null;
+          p.eventsSinceSnapshot = 0;
           p.spawned = b.piece !== null;
           p.lockedSinceSpawn = false;
           p.currentKind = b.piece?.kind ?? null;
@@ -189,6 +193,14 @@ export class TetrisMatch {
       case 'PieceSpawned': {
         this.#seeTick(f.tick);
         const p = this.#player(f.slot);
+        if (this.#beforeSnapshot(f.tick)) break;
+        if (p.eventsSinceSnapshot === 0 && f.tick === this.lastSnapshotTick && samePiece(p.snapshotPiece, f.piece)) {
+          // The spawn the snapshot already shows (the first pieces of a
+          // game come as a snapshot and their spawn events).
+          p.eventsSinceSnapshot += 1;
+          break;
+        }
+        p.eventsSinceSnapshot += 1;
         if (p.spawned && !p.lockedSinceSpawn && p.currentKind) {
           p.hold = p.currentKind;
           p.holdUsed = true;
@@ -210,6 +222,8 @@ export class TetrisMatch {
       case 'PieceLocked': {
         this.#seeTick(f.tick);
         const p = this.#player(f.slot);
+        if (this.#beforeSnapshot(f.tick)) break;
+        p.eventsSinceSnapshot += 1;
         const locked = lockInto(p.board, f.piece);
         if (!locked) notes.push({ type: 'warning', text: `PieceLocked for slot ${f.slot} outside the board` });
         p.pieces += 1;
@@ -226,6 +240,7 @@ export class TetrisMatch {
       case 'LinesCleared': {
         this.#seeTick(f.tick);
         const p = this.#player(f.slot);
+        if (this.#beforeSnapshot(f.tick)) break;
         p.board.removeRows([...f.rows]);
         p.score = f.score;
         p.lines += f.rows.length;
@@ -237,6 +252,7 @@ export class TetrisMatch {
       }
       case 'GarbageSent': {
         this.#seeTick(f.tick);
+        if (this.#beforeSnapshot(f.tick)) break;
         this.#player(f.to_slot).pendingGarbage += f.lines;
         const from = this.#player(f.from_slot);
         from.pendingGarbage = Math.max(0, from.pendingGarbage - f.cancelled);
@@ -246,6 +262,7 @@ export class TetrisMatch {
       case 'GarbageReceived': {
         this.#seeTick(f.tick);
         const p = this.#player(f.slot);
+        if (this.#beforeSnapshot(f.tick)) break;
         p.board.insertGarbage(f.lines, f.hole_column);
         p.pendingGarbage = Math.max(0, p.pendingGarbage - f.lines);
         notes.push({ type: 'garbage', slot: f.slot, from: f.from_slot, lines: f.lines });
@@ -284,6 +301,13 @@ export class TetrisMatch {
     }
     if (touchedMe) this.#repredict();
     return notes;
+  }
+
+  /** An event older than the last snapshot: the snapshot includes it.
+   * (Events of the snapshot's own tick may come after it and are not in
+   * it: inputs applied after that tick's simulation carry its number.) */
+  #beforeSnapshot(tick) {
+    return this.lastSnapshotTick !== null && tick < this.lastSnapshotTick;
   }
 
   /** The player made an input (already numbered by the InputWindow). */
@@ -368,6 +392,10 @@ export class TetrisMatch {
       })),
     };
   }
+}
+
+function samePiece(a, b) {
+  return a !== null && b !== null && a.kind === b.kind && a.rotation === b.rotation && a.x === b.x && a.y === b.y;
 }
 
 /** Writes a locked piece into the board in place; false if a cell fell outside. */

@@ -222,3 +222,43 @@ test('labels', () => {
   assert.equal(clearText({ rows: [1, 2], t_spin: 'mini' }), 'T-SPIN MINI DOUBLE');
   assert.equal(clearText({ rows: [1], t_spin: 'none' }), 'SINGLE');
 });
+
+test('the first spawns, sent after the start snapshot, are not holds', () => {
+  const match = new TetrisMatch({ slots: 2, mySlot: 0 });
+  match.handle(...wire('TetrisSnapshot', { tick: 0, state_hash: 1n, boards: [boardFields(0), boardFields(1)] }));
+  match.recordInput(1, INPUT.MOVE_LEFT);
+  match.handle(...wire('PieceSpawned', { tick: 0, slot: 0, piece: spawnPiece('T'), next: ['I', 'O', 'L', 'J', 'S'] }));
+  match.handle(...wire('PieceSpawned', { tick: 0, slot: 1, piece: spawnPiece('T'), next: ['I', 'O', 'L', 'J', 'S'] }));
+  assert.equal(match.players[0].hold, null);
+  assert.equal(match.players[1].hold, null);
+  assert.equal(match.serverSerial, 0);
+  assert.deepEqual(match.pending.map((e) => e.seq), [1], 'the input made meanwhile is still predicted');
+  assert.equal(match.ownView().piece.x, 3);
+});
+
+test('events older than the last snapshot are already in it', () => {
+  const match = started({ mySlot: -1 });
+  match.handle(...wire('TetrisSnapshot', { tick: 120, state_hash: 1n, boards: [boardFields(0, { pieces: 9 }), boardFields(1)] }));
+  match.handle(...wire('PieceLocked', { tick: 119, slot: 0, piece: { kind: 'O', rotation: '0', x: 0, y: 0 }, t_spin: 'none' }));
+  match.handle(...wire('GarbageReceived', { tick: 110, slot: 0, from_slot: 1, lines: 2, hole_column: 0 }));
+  assert.ok(match.players[0].board.isEmpty());
+  assert.equal(match.players[0].pieces, 9);
+  // The snapshot's own tick: an input applied after the tick's simulation.
+  match.handle(...wire('PieceLocked', { tick: 120, slot: 0, piece: { kind: 'O', rotation: '0', x: 0, y: 0 }, t_spin: 'none' }));
+  assert.equal(match.players[0].board.get(0, 0), 2);
+  assert.equal(match.players[0].pieces, 10);
+});
+
+test('one entry: hold, then one rotation, then one shift, then hard drop (the server\'s order)', () => {
+  const match = started();
+  // Rotating first then shifting right is possible at the right wall where
+  // shifting first would block the rotation; here: check the order with an
+  // I against the left wall.
+  match.recordInput(1, INPUT.MOVE_LEFT);
+  match.recordInput(2, INPUT.MOVE_LEFT);
+  match.recordInput(3, INPUT.MOVE_LEFT);
+  assert.equal(match.ownView().piece.x, 1);
+  match.recordInput(4, INPUT.ROTATE_CW | INPUT.MOVE_LEFT);
+  // T at x 1 turns to R (cells x 1..2), then shifts left to x 0.
+  assert.deepEqual(match.ownView().piece, { kind: 'T', rotation: 'R', x: 0, y: 20 });
+});

@@ -377,10 +377,12 @@ function spawnFromQueue(state) {
 
 /**
  * Applies one input entry (its bits) to a prediction state, returning a
- * new state. Order within one entry: hold, shifts, rotations, hard drop
- * (a client sends one action per entry, so the order rarely matters). The
- * soft-drop bit is a state the server turns into faster gravity: no
- * immediate effect here. Unknown or disallowed bits are ignored.
+ * new state. Order within one entry, as the server's (src/sim/tetris/
+ * input.rs): hold, one rotation (clockwise before counter-clockwise before
+ * 180), one shift (left before right), hard drop. The soft-drop bit is a
+ * state the server turns into faster gravity: no immediate effect here.
+ * Unknown or disallowed bits are ignored (the server rejects such inputs;
+ * the client never sends them).
  */
 export function applyInput(state, bits, { system = SRS } = {}) {
   const s = { ...state, next: [...state.next], lockedPieces: state.lockedPieces };
@@ -400,11 +402,10 @@ export function applyInput(state, bits, { system = SRS } = {}) {
       if (!s.piece) return s;
     }
   }
+  const turn = bits & INPUT.ROTATE_CW ? 'cw' : bits & INPUT.ROTATE_CCW ? 'ccw' : bits & INPUT.ROTATE_180 ? '180' : null;
+  if (turn) s.piece = rotate(s.board, s.piece, turn, system)?.piece ?? s.piece;
   if (bits & INPUT.MOVE_LEFT) s.piece = tryMove(s.board, s.piece, -1, 0) ?? s.piece;
-  if (bits & INPUT.MOVE_RIGHT) s.piece = tryMove(s.board, s.piece, 1, 0) ?? s.piece;
-  if (bits & INPUT.ROTATE_CW) s.piece = rotate(s.board, s.piece, 'cw', system)?.piece ?? s.piece;
-  if (bits & INPUT.ROTATE_CCW) s.piece = rotate(s.board, s.piece, 'ccw', system)?.piece ?? s.piece;
-  if (bits & INPUT.ROTATE_180) s.piece = rotate(s.board, s.piece, '180', system)?.piece ?? s.piece;
+  else if (bits & INPUT.MOVE_RIGHT) s.piece = tryMove(s.board, s.piece, 1, 0) ?? s.piece;
   if (bits & INPUT.HARD_DROP) {
     const landed = dropPosition(s.board, s.piece);
     const { board, rows } = lockPiece(s.board, landed);
