@@ -309,7 +309,7 @@ impl WireGame for TetrisBattle {
             }
             detect_moments(moments, event, &mut |moment| moment_frame(&moment, reliable));
         }
-        if game.current_tick() % TETRIS_SNAPSHOT_EVERY_TICKS == 0 {
+        if game.current_tick().is_multiple_of(TETRIS_SNAPSHOT_EVERY_TICKS) {
             encode_frame(&tetris_snapshot(game), reliable);
         }
         // Falling pieces that moved (or whose inputs were acknowledged).
