@@ -134,7 +134,7 @@ fn arena_matches_end_forfeit_and_restart_without_allocating() {
         let slot = (iteration % 8) as Slot;
         let outcome = arena.input(slot, iteration + 1, INPUT_RIGHT, &mut events);
         assert!(outcome == InputOutcome::Applied || !arena.is_present(slot));
-        if iteration % 40 == 0 {
+        if iteration.is_multiple_of(40) {
             arena.forfeit(slot, &mut events);
         }
         arena.tick(&mut events);
@@ -183,7 +183,7 @@ fn moment_detection_allocates_nothing_per_event() {
     let mut state = MomentState::default();
     let mut moments: Vec<Moment> = Vec::with_capacity(64);
     assert_steady_state_allocates_nothing("moment detection", |iteration| {
-        if iteration as usize % stream.len() == 0 {
+        if (iteration as usize).is_multiple_of(stream.len()) {
             moments.clear();
         }
         let event = &stream[iteration as usize % stream.len()];

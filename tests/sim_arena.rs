@@ -387,7 +387,7 @@ fn random_match(rng: &mut Rng, coverage: &mut Coverage) -> (u32, Vec<u64>, Vec<E
             let slot = burst.unwrap_or_else(|| rng.below(u64::from(players) + 1) as Slot);
             let seq_slot = usize::from(slot).min(MAX_PLAYERS - 1);
             // Mostly new seqs, sometimes a repeat or a gap.
-            seqs[seq_slot] = seqs[seq_slot] + rng.below(3) as u32;
+            seqs[seq_slot] += rng.below(3) as u32;
             let bits =
                 if rng.below(10) == 0 { rng.next_u64() as u16 } else { rng.below(16) as u16 };
             match game.input(slot, seqs[seq_slot], bits, &mut events) {

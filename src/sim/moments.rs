@@ -374,3 +374,59 @@ fn on_game_end(
     let data = MomentData::Comeback { worst_danger: mark.danger, worst_tick: mark.tick };
     out(Moment { tick, player: winner.slot, kind: MomentKind::Comeback, data });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_with(dangers: &[(u8, u16)]) -> MomentState {
+        let mut state = MomentState::new(dangers.len() as u8);
+        for (seat, &(stack_height, pending)) in state.seats.iter_mut().zip(dangers) {
+            (seat.stack_height, seat.pending) = (stack_height, pending);
+        }
+        state
+    }
+
+    #[test]
+    fn the_state_is_small_and_lives_inline() {
+        assert!(core::mem::size_of::<MomentState>() <= 8 * 48 + 8);
+    }
+
+    #[test]
+    fn a_checkpoint_marks_only_a_unique_worst_player() {
+        let mut state = state_with(&[(14, 4), (6, 0), (2, 0)]);
+        state.note_checkpoint(7);
+        assert_eq!(state.seats[0].comeback, Some(ComebackMark { danger: 18, tick: 7 }));
+        assert!(state.seats[1..3].iter().all(|seat| seat.comeback.is_none()));
+
+        let mut tied = state_with(&[(14, 4), (18, 0), (2, 0)]);
+        tied.note_checkpoint(7);
+        assert!(tied.seats.iter().all(|seat| seat.comeback.is_none()));
+    }
+
+    #[test]
+    fn a_lower_danger_later_keeps_the_worst_mark() {
+        let mut state = state_with(&[(20, 0), (0, 0)]);
+        state.note_checkpoint(5);
+        state.seats[0].stack_height = 13;
+        state.note_checkpoint(9);
+        state.seats[0].stack_height = 20;
+        state.note_checkpoint(12);
+        assert_eq!(state.seats[0].comeback, Some(ComebackMark { danger: 20, tick: 5 }));
+    }
+
+    #[test]
+    fn near_death_arms_once_and_keeps_its_peak() {
+        let mut seat = Seat { alive: true, ..Seat::default() };
+        assert_eq!(near_death(&mut seat, 10, 17), None);
+        assert_eq!(near_death(&mut seat, 20, 22), None);
+        assert_eq!(near_death(&mut seat, 30, 18), None);
+        assert_eq!(seat.danger, Some(Danger { since_tick: 10, peak_height: 22 }));
+        let fired = near_death(&mut seat, 45, SAFE_H);
+        assert_eq!(
+            fired,
+            Some(MomentData::NearDeathSurvival { peak_height: 22, danger_ticks: 35 })
+        );
+        assert_eq!(seat.danger, None);
+    }
+}
