@@ -18,13 +18,15 @@
 //
 // Output: one JSON line on stdout
 //   {ok, code, roomId, agree, spectatorAgrees, winner, winnerExpected,
-//    players: {alice, bob, carol: {playerId, transport, results,
-//    keyMoments, lastSnapshotTick, tetris, input, errors}}, screenshots,
-//    elapsedMs, error}
+//    boardsConsistent, snapshotsChecked, players: {alice, bob, carol:
+//    {playerId, transport, results, keyMoments, lastSnapshotTick, tetris,
+//    input, errors}}, screenshots, elapsedMs, error}
 // `agree`: alice's and bob's GameResults are identical (placements,
-// scores, lines, pieces, garbage); `spectatorAgrees`: carol's too. Exit
-// status 0 when ok (both players got results, they agree, the spectator
-// agrees, bob won), 1 otherwise, 2 on bad arguments.
+// scores, lines, pieces, garbage); `spectatorAgrees`: carol's too;
+// `boardsConsistent`: on every page, each periodic TetrisSnapshot equalled
+// the boards the page had rebuilt from the events since the previous one.
+// Exit status 0 when ok (all of these, and bob won), 1 otherwise, 2 on bad
+// arguments. --page-params adds query parameters to every page URL.
 
 import { parseArgs } from 'node:util';
 
@@ -56,7 +58,7 @@ const stepMs = Math.min(30_000, timeoutMs);
 
 const started = Date.now();
 const screenshots = [];
-const out = { ok: false, code: null, roomId: null, agree: false, spectatorAgrees: false, winner: null, winnerExpected: false, players: {}, screenshots, elapsedMs: 0, error: null };
+const out = { ok: false, code: null, roomId: null, agree: false, spectatorAgrees: false, winner: null, winnerExpected: false, boardsConsistent: false, snapshotsChecked: 0, players: {}, screenshots, elapsedMs: 0, error: null };
 let browser;
 const players = {};
 
@@ -70,7 +72,7 @@ async function alicePlays(alice, until) {
   // Hard drops as fast as a (very bad) player: the stack grows in the middle.
   while (!until()) {
     await alice.page.keyboard.press('Space');
-    await sleep(250);
+    await sleep(400);
   }
 }
 
@@ -181,8 +183,14 @@ try {
   const winner = out.players.alice.results?.results.find((r) => r.placement === 1);
   out.winner = winner ? winner.player_id : null;
   out.winnerExpected = winner !== undefined && winner.player_id === out.players.bob.playerId;
-  out.ok = out.agree && out.spectatorAgrees && out.winnerExpected;
-  if (!out.ok) out.error = spectatorError ?? (!out.agree ? 'the players\' results differ' : !out.spectatorAgrees ? 'the spectator\'s results differ' : 'bob did not win');
+  // Every snapshot matched the boards each page rebuilt from the events.
+  out.snapshotsChecked = Object.values(out.players).reduce((n, p) => n + (p.tetris?.snapshotsChecked ?? 0), 0);
+  out.boardsConsistent = Object.values(out.players).every((p) => p.tetris && p.tetris.snapshotMismatches.length === 0);
+  out.ok = out.agree && out.spectatorAgrees && out.winnerExpected && out.boardsConsistent;
+  if (!out.ok) {
+    out.error = spectatorError ?? (!out.agree ? 'the players\' results differ' : !out.spectatorAgrees ? 'the spectator\'s results differ'
+      : !out.winnerExpected ? 'bob did not win' : 'a snapshot disagreed with the board rebuilt from events');
+  }
 } catch (error) {
   out.error = error.message.split('\n')[0];
   for (const [name, player] of Object.entries(players)) {

@@ -16,6 +16,9 @@ export const COMMON_OPTIONS = {
   'timeout-ms': { type: 'string', default: '120000' },
   chromium: { type: 'string', default: '/usr/bin/chromium' },
   'chromium-log': { type: 'string' },
+  // Extra query parameters for every page, e.g. "debug=1" or
+  // "ws=ws://127.0.0.1:8080/ws" (web/app/main.js lists them).
+  'page-params': { type: 'string' },
 };
 
 export function fail(script, message) {
@@ -56,6 +59,7 @@ export async function openPlayer(browser, opts, { nickname, transport = 'auto', 
   page.on('pageerror', (error) => log.push(`pageerror: ${error.message}`));
   const params = new URLSearchParams({ transport, nickname });
   if (opts.udp) params.set('udp', opts.udp);
+  for (const [key, value] of new URLSearchParams(opts['page-params'] ?? '')) params.set(key, value);
   const url = `http://${opts.http}/index.html?${params}`;
   const response = await page.goto(url, { timeout: timeoutMs });
   if (!response || !response.ok()) throw new Error(`GET ${url}: HTTP ${response?.status()}`);

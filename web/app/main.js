@@ -11,6 +11,7 @@
 //   autoconnect=1         connects at once (with `nickname`)
 //   rs=srs|srs+           rotation system the client predicts with (rooms are
 //                         Guideline SRS today; srs+ also enables the 180 key)
+//   debug=1|2             logs server messages to the console (2: with deltas)
 //
 // Automation contract. `window.ludusGame` is a live view (getters; values
 // are plain JSON: ids are decimal strings):
@@ -91,6 +92,9 @@ const ARENA_INPUT_MS = 1000 / 30;
 const RESEND_MS = 50;
 const MAX_RESENDS = 10;
 const rotationSystem = params.get('rs') === 'srs+' ? SRS_PLUS : SRS;
+/** debug=1 logs every server message but deltas and arena states to the
+ * console, debug=2 those too. */
+const DEBUG = Number(params.get('debug') || 0);
 
 const state = {
   screen: 'welcome',
@@ -324,6 +328,9 @@ function attach(session, welcome, transport, fallbackReason) {
   } catch { /* storage unavailable */ }
   log(`welcome: player ${state.playerId} "${welcome.nickname}" over ${transport}${welcome.resumed ? ' (resumed)' : ''}`);
   session.onMessage = (message) => {
+    if (DEBUG > 1 || (DEBUG && message.name !== 'TetrisDelta' && message.name !== 'ArenaState')) {
+      console.log(`[ludus] <- ${message.name} ${JSON.stringify(message.fields, (_, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? `${v.length} bytes` : v))}`);
+    }
     try {
       onMessage(message.name, message.fields);
     } catch (error) {

@@ -101,8 +101,16 @@ export function drawPanel(ctx, o) {
 
   // Ghost, then the piece.
   if (o.ghost && o.piece) {
+    // The ghost: a faint fill with an outline, unlike a predicted lock.
+    const color = COLORS[PIECE_INDEX[o.ghost.kind]];
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1;
     for (const [cx, cy] of cellsOf(o.ghost)) {
-      if (cy < SHOWN_ROWS) cellRect(ctx, boardX + cx * cell, py(cy), cell, COLORS[PIECE_INDEX[o.ghost.kind]], 0.22);
+      if (cy >= SHOWN_ROWS) continue;
+      cellRect(ctx, boardX + cx * cell, py(cy), cell, color, 0.15);
+      ctx.globalAlpha = 0.6;
+      ctx.strokeRect(boardX + cx * cell + 1.5, py(cy) + 1.5, cell - 3, cell - 3);
+      ctx.globalAlpha = 1;
     }
   }
   if (o.piece) {

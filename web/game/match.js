@@ -73,6 +73,8 @@ function emptyPlayer(slot) {
     pieces: 0,
     lastInputSeq: 0,
     placement: null,
+    /** True once a snapshot set the board (later ones are compared). */
+    rebuilt: false,
     // Hold inference.
     snapshotPiece: null,
     eventsSinceSnapshot: 0,
@@ -98,6 +100,11 @@ export class TetrisMatch {
   /** Prediction corrections: times a rebuilt prediction differed from the
    * one shown (for diagnostics). */
   corrections = 0;
+  /** Snapshots whose board differed from the one rebuilt from events since
+   * the previous snapshot: [{tick, slot}] (the last 20). */
+  snapshotMismatches = [];
+  /** Snapshots compared against a rebuilt board. */
+  snapshotsChecked = 0;
   /** Set by a snapshot: re-assign the pending inputs' piece serials. */
   #retag = false;
 
@@ -144,7 +151,15 @@ export class TetrisMatch {
         for (const b of f.boards) {
           const p = this.#player(b.slot);
           p.alive = b.alive;
-          p.board = Board.unpack(b.cells);
+          const board = Board.unpack(b.cells);
+          if (p.rebuilt) this.snapshotsChecked += 1;
+          if (p.rebuilt && !sameCells(p.board, board)) {
+            // The board rebuilt from events disagrees with the server's.
+            this.snapshotMismatches.push({ tick: f.tick, slot: b.slot });
+            if (this.snapshotMismatches.length > 20) this.snapshotMismatches.shift();
+          }
+          p.rebuilt = true;
+          p.board = board;
           if (f.tick >= p.pieceTick) {
             p.piece = b.piece ? { ...b.piece } : null;
             p.pieceTick = f.tick;
@@ -380,6 +395,8 @@ export class TetrisMatch {
       ackSeq: this.ackSeq,
       pending: this.pending.length,
       corrections: this.corrections,
+      snapshotsChecked: this.snapshotsChecked,
+      snapshotMismatches: this.snapshotMismatches.map((m) => ({ ...m })),
       players: this.players.map((p) => ({
         slot: p.slot,
         alive: p.alive,
@@ -392,6 +409,11 @@ export class TetrisMatch {
       })),
     };
   }
+}
+
+function sameCells(a, b) {
+  for (let i = 0; i < a.cells.length; i++) if (a.cells[i] !== b.cells[i]) return false;
+  return true;
 }
 
 function samePiece(a, b) {

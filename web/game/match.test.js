@@ -262,3 +262,15 @@ test('one entry: hold, then one rotation, then one shift, then hard drop (the se
   // T at x 1 turns to R (cells x 1..2), then shifts left to x 0.
   assert.deepEqual(match.ownView().piece, { kind: 'T', rotation: 'R', x: 0, y: 20 });
 });
+
+test('each snapshot checks the board rebuilt from events', () => {
+  const match = started({ mySlot: -1 });
+  match.handle(...wire('PieceLocked', { tick: 10, slot: 0, piece: { kind: 'O', rotation: '0', x: 0, y: 0 }, t_spin: 'none' }));
+  const good = Board.fromRows(['OO........', 'OO........']).pack();
+  match.handle(...wire('TetrisSnapshot', { tick: 120, state_hash: 1n, boards: [boardFields(0, { cells: good }), boardFields(1)] }));
+  assert.equal(match.snapshotsChecked, 2);
+  assert.deepEqual(match.snapshotMismatches, []);
+  match.handle(...wire('TetrisSnapshot', { tick: 240, state_hash: 1n, boards: [boardFields(0), boardFields(1)] }));
+  assert.deepEqual(match.snapshotMismatches, [{ tick: 240, slot: 0 }]);
+  assert.deepEqual(match.summary().snapshotMismatches, [{ tick: 240, slot: 0 }]);
+});
