@@ -15,12 +15,16 @@
 //
 // --transports gives alice's and bob's transport (auto, wt or ws); the
 // default is "wt,ws" with --udp, else "ws,ws". carol uses ws.
+// --drop-connection: early in the game bob's transport is closed without a
+// Bye (window.ludusDebug.dropConnection()); his page must reconnect with
+// its resume token, rejoin the room and play on (out.reconnect says how).
 //
 // Output: one JSON line on stdout
 //   {ok, code, roomId, agree, spectatorAgrees, winner, winnerExpected,
 //    boardsConsistent, snapshotsChecked, players: {alice, bob, carol:
 //    {playerId, transport, results, keyMoments, lastSnapshotTick, tetris,
-//    input, errors}}, screenshots, elapsedMs, error}
+//    input, errors}}, reconnect (with --drop-connection: {ms, resumed,
+//    samePlayer, inputBefore, inputAfter}), screenshots, elapsedMs, error}
 // `agree`: alice's and bob's GameResults are identical (placements,
 // scores, lines, pieces, garbage); `spectatorAgrees`: carol's too;
 // `boardsConsistent`: on every page, each periodic TetrisSnapshot equalled
@@ -46,7 +50,7 @@ import {
 } from './game_common.mjs';
 
 const SCRIPT = 'game_battle';
-const { values: opts } = parseArgs({ options: { ...COMMON_OPTIONS, transports: { type: 'string' } } });
+const { values: opts } = parseArgs({ options: { ...COMMON_OPTIONS, transports: { type: 'string' }, 'drop-connection': { type: 'boolean', default: false } } });
 if (!opts.http) fail(SCRIPT, '--http HOST:PORT (the server\'s plain HTTP address) is required');
 const [transportA, transportB] = (opts.transports ?? (opts.udp ? 'wt,ws' : 'ws,ws')).split(',').map((t) => t.trim());
 for (const t of [transportA, transportB]) {
@@ -138,6 +142,15 @@ try {
   const until = () => done;
   const finished = Promise.all([alice, bob].map((p) => waitState(p.page, (g) => g.results !== null, null, timeoutMs, `${p.nickname}: results`)));
   const play = Promise.all([alicePlays(alice, until), bobPlays(bob, until)]);
+  if (opts['drop-connection']) {
+    await sleep(700);
+    const before = await gameState(bob.page);
+    await bob.page.evaluate(() => window.ludusDebug.dropConnection());
+    const dropped = Date.now();
+    await waitState(bob.page, (g, b) => g.welcomes > b.welcomes && g.connected && g.screen === 'game' && g.roomId !== null, { welcomes: before.welcomes }, stepMs, 'bob back in the game');
+    const after = await gameState(bob.page);
+    out.reconnect = { ms: Date.now() - dropped, resumed: after.resumed, samePlayer: after.playerId === before.playerId, inputBefore: before.input, inputAfter: after.input };
+  }
   await sleep(1200);
   await screenshot(alice, opts.screenshots, 'battle-alice-game', screenshots);
   await screenshot(bob, opts.screenshots, 'battle-bob-game', screenshots);
@@ -186,10 +199,12 @@ try {
   // Every snapshot matched the boards each page rebuilt from the events.
   out.snapshotsChecked = Object.values(out.players).reduce((n, p) => n + (p.tetris?.snapshotsChecked ?? 0), 0);
   out.boardsConsistent = Object.values(out.players).every((p) => p.tetris && p.tetris.snapshotMismatches.length === 0);
-  out.ok = out.agree && out.spectatorAgrees && out.winnerExpected && out.boardsConsistent;
+  const reconnected = !opts['drop-connection'] || (out.reconnect?.resumed === true && out.reconnect.samePlayer);
+  out.ok = out.agree && out.spectatorAgrees && out.winnerExpected && out.boardsConsistent && reconnected;
   if (!out.ok) {
     out.error = spectatorError ?? (!out.agree ? 'the players\' results differ' : !out.spectatorAgrees ? 'the spectator\'s results differ'
-      : !out.winnerExpected ? 'bob did not win' : 'a snapshot disagreed with the board rebuilt from events');
+      : !out.winnerExpected ? 'bob did not win' : !reconnected ? 'bob did not resume his session'
+        : 'a snapshot disagreed with the board rebuilt from events');
   }
 } catch (error) {
   out.error = error.message.split('\n')[0];

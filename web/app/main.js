@@ -19,7 +19,8 @@
 //                   'spectate' | 'results'
 //   connected       true while a session is open
 //   transport       'wt' | 'ws' | null;  fallbackReason: why not wt, or null
-//   playerId, nickname, resumed
+//   playerId, nickname, resumed (the last Welcome's), welcomes (Welcomes
+//                   received: 2 and more after reconnects)
 //   roomId, code, roomName, game ('tetris'|'arena'), phase ('waiting'|
 //                   'countdown'|'playing'|'finished'), capacity, roomSlot
 //                   (RoomJoined.your_slot), members [{playerId, slot,
@@ -41,6 +42,8 @@
 //                   and client-side failures (code 0)
 //   rttMs           last control-stream ping round trip
 // The page dispatches a 'ludus-update' event on document after each change.
+// window.ludusDebug.dropConnection() simulates a network failure (the page
+// reconnects with its resume token and rejoins its room).
 //
 // Element ids for scripts:
 //   welcome   #nickname, #transport-choice, #play-guest (submit of #guest-form)
@@ -85,6 +88,8 @@ const params = new URLSearchParams(window.location.search);
 const endpoints = endpointsFrom(params, window.location);
 const ERROR_NAMES = new Map(Object.entries(ErrorCodes).map(([name, code]) => [code, name]));
 const RESUME_KEY = 'ludus.resume_token';
+/** The room to return to after a reconnect or a reload: {roomId, spectate}. */
+const ROOM_KEY = 'ludus.room';
 const NICK_KEY = 'ludus.nickname';
 const MAX_RECONNECTS = 5;
 const FRAME_MS = 1000 / 60;
@@ -105,6 +110,8 @@ const state = {
   playerId: null,
   nickname: null,
   resumed: false,
+  welcomes: 0,
+  rejoining: false,
   userClosed: false,
   reconnects: 0,
   room: null,
@@ -176,6 +183,7 @@ window.ludusGame = {
   get playerId() { return state.playerId; },
   get nickname() { return state.nickname; },
   get resumed() { return state.resumed; },
+  get welcomes() { return state.welcomes; },
   get roomId() { return str(state.room?.id ?? null); },
   get code() { return state.room?.code ?? null; },
   get roomName() { return state.room?.name ?? null; },
@@ -202,6 +210,17 @@ window.ludusGame = {
   get roomList() { return state.roomList.map((r) => ({ ...r })); },
   get errors() { return state.errors.map((e) => ({ ...e })); },
   get rttMs() { return state.rttMs; },
+};
+
+/** Test hooks: dropConnection() closes the transport without a Bye, as a
+ * network failure would; the page then reconnects with its resume token. */
+window.ludusDebug = {
+  dropConnection() {
+    const channel = state.session?.channel;
+    if (!channel) return false;
+    channel.close(0, 'dropped by ludusDebug').catch(() => {});
+    return true;
+  },
 };
 
 function changed() {
@@ -320,6 +339,7 @@ function attach(session, welcome, transport, fallbackReason) {
   state.playerId = String(welcome.player_id);
   state.nickname = welcome.nickname;
   state.resumed = welcome.resumed;
+  state.welcomes += 1;
   state.names.set(state.playerId, welcome.nickname);
   state.reconnects = 0;
   try {
@@ -353,10 +373,37 @@ function attach(session, welcome, transport, fallbackReason) {
   if (!welcome.resumed) {
     leaveRoomLocally();
     setScreen('lobby');
-  } else if (!state.room && !state.spectating) {
-    setScreen('lobby');
+  } else {
+    // The same player again: go back into the room (docs/PROTOCOL.md §5,
+    // Rooms: RoomJoin, then RoomJoined, GameStart and a snapshot).
+    const saved = savedRoom();
+    const roomId = state.room?.id ?? state.spectating?.roomId ?? (saved ? BigInt(saved.roomId) : null);
+    const spectate = state.spectating !== null || (!state.room && saved?.spectate === true);
+    if (roomId !== null) {
+      state.rejoining = true;
+      if (spectate) send('SpectateStart', { room_id: roomId });
+      else send('RoomJoin', { room_id: roomId, reservation_token: null });
+    }
+    if (!state.room && !state.spectating) setScreen('lobby');
   }
   changed();
+}
+
+function savedRoom() {
+  try {
+    const saved = JSON.parse(safeStorage('sessionStorage')?.getItem(ROOM_KEY) ?? 'null');
+    return saved && typeof saved.roomId === 'string' && /^[0-9]+$/.test(saved.roomId) ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveRoom(roomId, spectate) {
+  try {
+    const storage = safeStorage('sessionStorage');
+    if (roomId === null) storage?.removeItem(ROOM_KEY);
+    else storage?.setItem(ROOM_KEY, JSON.stringify({ roomId: String(roomId), spectate }));
+  } catch { /* storage unavailable */ }
 }
 
 function onClosed(session, reason) {
@@ -500,6 +547,8 @@ function onMessage(name, f) {
 }
 
 function serverError(f) {
+  const rejoining = state.rejoining;
+  state.rejoining = false;
   const entry = {
     code: f.code,
     name: ERROR_NAMES.get(f.code) ?? `error ${f.code}`,
@@ -508,6 +557,14 @@ function serverError(f) {
   };
   state.errors.push(entry);
   if (state.errors.length > 100) state.errors.shift();
+  if (rejoining) {
+    // The room is gone (or we are already back in it): nothing to show.
+    if (entry.name !== 'already_in_room') {
+      leaveRoomLocally();
+      setScreen('lobby');
+    }
+    return;
+  }
   showBanner(`${entry.inReplyTo ? `${entry.inReplyTo}: ` : ''}${entry.name}${entry.text ? ` (${entry.text})` : ''}`);
 }
 
@@ -529,6 +586,8 @@ function membersMap(list) {
 }
 
 function enterRoom(f) {
+  state.rejoining = false;
+  saveRoom(f.room_id, false);
   const sameGame = state.room && state.room.id === f.room_id && state.game;
   state.spectating = null;
   state.room = {
@@ -558,6 +617,8 @@ function enterRoom(f) {
 }
 
 function enterSpectate(f) {
+  state.rejoining = false;
+  saveRoom(f.room_id, true);
   stopInputs();
   state.room = null;
   state.game = null;
@@ -576,6 +637,7 @@ function enterSpectate(f) {
 }
 
 function leaveRoomLocally() {
+  saveRoom(null);
   stopInputs();
   state.room = null;
   state.spectating = null;
@@ -595,9 +657,10 @@ function startGame(f) {
   const spectator = state.spectating !== null;
   const slot = spectator ? -1 : players.indexOf(state.playerId);
   const previous = state.game;
-  // The same game again (a resumed session): keep the input numbering,
-  // the server remembers the last input it applied.
-  const sameGame = previous && previous.seed === String(f.seed) && previous.startTick === f.start_tick;
+  // The same game again (back after a reconnect: it has not ended): keep
+  // the input numbering, the server remembers the last input it applied.
+  // (GameStart.seed is 0 for Tetris, so it cannot tell games apart.)
+  const sameGame = previous && previous.kind === f.game && state.results === null && previous.slot === slot;
   state.gameStarts += 1;
   state.game = {
     kind: f.game,
