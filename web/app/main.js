@@ -37,6 +37,10 @@
 //   tetris          per-player summary {tick, players: [{slot, alive, score,
 //                   lines, pieces, pendingGarbage, stackHeight, placement}], ...}
 //   arena           {tick, players: [{slot, x, y, lastInputSeq}]}
+//   own             own Tetris state as predicted: {cells (400 hex digits,
+//                   row 0 first, 10 per row), piece, hold, holdUsed, next,
+//                   serial (pieces since the start, predicted), alive,
+//                   pending (inputs not yet acknowledged)} or null
 //   roomList        [{roomId, code, name, game, phase, members, capacity, spectators}]
 //   errors          [{code, name, inReplyTo, text}] from the server's Error messages
 //                   and client-side failures (code 0)
@@ -206,6 +210,7 @@ window.ludusGame = {
   get tick() { return state.game ? (state.game.match?.tick ?? state.game.arena?.tick ?? null) : null; },
   get input() { return state.game?.inputs ? { seq: state.game.inputs.seq, acked: state.game.inputs.acked } : null; },
   get tetris() { return state.game?.match ? state.game.match.summary() : null; },
+  get own() { return ownState(); },
   get arena() { return state.game?.arena ? state.game.arena.snapshot() : null; },
   get roomList() { return state.roomList.map((r) => ({ ...r })); },
   get errors() { return state.errors.map((e) => ({ ...e })); },
@@ -222,6 +227,25 @@ window.ludusDebug = {
     return true;
   },
 };
+
+/** The own Tetris state as predicted (what the player sees), for bots. */
+function ownState() {
+  const match = state.game?.match;
+  const view = match?.ownView();
+  if (!view) return null;
+  let cells = '';
+  for (const c of view.board.cells) cells += c.toString(16);
+  return {
+    cells,
+    piece: view.piece ? { ...view.piece } : null,
+    hold: view.hold,
+    holdUsed: view.holdUsed,
+    next: [...view.next],
+    serial: match.prediction.serial,
+    alive: match.me.alive,
+    pending: view.pending,
+  };
+}
 
 function changed() {
   document.dispatchEvent(new CustomEvent('ludus-update'));
