@@ -171,6 +171,10 @@ impl TetrisBattle {
     /// Placements of the step's finishers and eliminated players (§8.2),
     /// their Elimination events, and the end of the match.
     fn end_step(&mut self, events: &mut Vec<Event>) {
+        if self.step_eliminated.is_empty() && self.step_finished.is_empty() {
+            // Only eliminations and finishes can end a match.
+            return;
+        }
         let finished_total = self.finished_count();
         let finished_before = finished_total - self.step_finished.len();
         for &slot in &self.step_finished {

@@ -45,7 +45,9 @@ pub enum Insertion {
 }
 
 fn in_bounds(x: i8, y: i8) -> bool {
-    (0..BOARD_WIDTH).contains(&x) && (0..BOARD_HEIGHT).contains(&y)
+    // One unsigned comparison per axis (a negative i8 becomes ≥ 128): this
+    // runs four times per collision test.
+    (x as u8) < BOARD_WIDTH as u8 && (y as u8) < BOARD_HEIGHT as u8
 }
 
 impl Board {
@@ -63,7 +65,12 @@ impl Board {
 
     /// True if every cell is inside the board and empty.
     pub fn fits(&self, cells: &[Offset; 4]) -> bool {
-        cells.iter().all(|&(x, y)| !self.occupied(x, y))
+        for &(x, y) in cells {
+            if self.occupied(x, y) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Writes a piece into the board. The placement must fit.
@@ -155,8 +162,12 @@ impl Board {
     }
 
     pub fn hash_into(&self, hasher: &mut StateHasher) {
-        // The kinds determine the masks, so hashing them covers both.
-        for &row in &self.kinds {
+        // The kinds determine the masks, so hashing them covers both; rows
+        // above the stack are empty, so the height and the rows below it
+        // determine the board.
+        let height = self.stack_height();
+        hasher.u8(height);
+        for &row in &self.kinds[..usize::from(height)] {
             hasher.u64(row);
         }
     }

@@ -42,6 +42,6 @@ pub use input::{
     INPUT_ALL, INPUT_HARD_DROP, INPUT_HOLD, INPUT_LEFT, INPUT_RIGHT, INPUT_ROTATE_180,
     INPUT_ROTATE_CCW, INPUT_ROTATE_CW, INPUT_SOFT_DROP,
 };
-pub use piece::{SPAWN_X, SPAWN_Y};
+pub use piece::{cells as piece_cells, SPAWN_X, SPAWN_Y};
 pub use player::{Status as PlayerStatus, TetrisPlayer};
 pub use replay::{replay, ReplayAction, ReplayError, ReplayInput};

@@ -72,10 +72,15 @@ pub fn offsets(piece: Piece, rotation: Rotation) -> &'static [Offset; 4] {
     &SHAPES[piece as usize - 1][rotation as usize]
 }
 
-/// The four board cells of a placement (may be out of bounds).
+/// The four board cells `(x, y)` of a placement, y up (may be out of
+/// bounds). Exported as `piece_cells` for renderers and tests.
 pub fn cells(placement: &Placement) -> [Offset; 4] {
     let offsets = offsets(placement.piece, placement.rotation);
-    offsets.map(|(dx, dy)| (placement.x + dx, placement.y + dy))
+    let mut cells = *offsets;
+    for cell in &mut cells {
+        *cell = (placement.x + cell.0, placement.y + cell.1);
+    }
+    cells
 }
 
 /// A piece as it spawns: state 0, pivot (4, 20).
