@@ -46,10 +46,10 @@ unit:
 	$(CARGO) test --all-targets 2>&1 | tee $(TEST_LOG)
 	$(CARGO) test --doc 2>&1 | tee -a $(TEST_LOG)
 
-## js: the JavaScript codec against the shared vectors
+## js: the JavaScript codec against the shared vectors, the client game logic
 js:
 	@mkdir -p target
-	node --test web/proto/ web/client/ 2>&1 | tee -a $(TEST_LOG)
+	node --test web/proto/ web/client/ web/game/ 2>&1 | tee -a $(TEST_LOG)
 
 ## fuzz-smoke: each fuzz target for FUZZ_SECONDS (needs nightly + cargo-fuzz)
 fuzz-smoke:
