@@ -25,7 +25,8 @@
 //                   'countdown'|'playing'|'finished'), capacity, roomSlot
 //                   (RoomJoined.your_slot), members [{playerId, slot,
 //                   nickname, ready, connected}], ready (own, as the server
-//                   says), spectators, countdownMs
+//                   says), rematchQueued (Ready clicked while the results
+//                   are up: sent when the room reopens), spectators, countdownMs
 //   slot            own game slot (index in GameStart.players) during a game,
 //                   -1 when spectating, null with no game
 //   spectating      true while watching; spectateRoomId
@@ -116,6 +117,7 @@ const state = {
   resumed: false,
   welcomes: 0,
   rejoining: false,
+  rematchQueued: false,
   userClosed: false,
   reconnects: 0,
   room: null,
@@ -197,6 +199,7 @@ window.ludusGame = {
   get roomSlot() { return state.room?.yourSlot ?? null; },
   get members() { return membersOf(); },
   get ready() { return state.room?.members.get(state.playerId)?.ready ?? false; },
+  get rematchQueued() { return state.rematchQueued; },
   get spectators() { return state.room?.spectators ?? state.spectating?.spectators ?? 0; },
   get countdownMs() { return state.countdownEnd === null ? null : Math.max(0, Math.round(state.countdownEnd - performance.now())); },
   get slot() { return state.game ? state.game.slot : null; },
@@ -521,6 +524,15 @@ function onMessage(name, f) {
         container.phase = 'waiting';
         state.countdownEnd = null;
       }
+      if (!f.ready && container?.phase === 'finished') {
+        // The room reopened after the results (every member unready): a
+        // Ready clicked meanwhile goes out now.
+        container.phase = 'waiting';
+        if (state.rematchQueued && state.room) {
+          state.rematchQueued = false;
+          send('RoomReady', { ready: true });
+        }
+      }
       renderRoom();
       break;
     }
@@ -662,6 +674,7 @@ function enterSpectate(f) {
 
 function leaveRoomLocally() {
   saveRoom(null);
+  state.rematchQueued = false;
   stopInputs();
   state.room = null;
   state.spectating = null;
@@ -709,6 +722,7 @@ function startGame(f) {
     for (const m of container.members.values()) m.ready = false;
   }
   state.countdownEnd = null;
+  state.rematchQueued = false;
   setScreen(spectator ? 'spectate' : 'game');
   setupGameView();
   if (!spectator) startInputs();
@@ -861,11 +875,14 @@ function renderRoom() {
     const ready = room.members.get(state.playerId)?.ready ?? false;
     const button = $('ready-toggle');
     button.dataset.ready = String(ready);
-    button.textContent = ready ? 'Ready ✓ (click to cancel)' : 'Ready';
+    button.dataset.queued = String(state.rematchQueued);
+    button.textContent = ready ? 'Ready ✓ (click to cancel)'
+      : room.phase === 'finished' ? (state.rematchQueued ? 'Ready for the rematch ✓' : 'Ready for a rematch') : 'Ready';
     button.disabled = room.phase === 'playing';
     const count = room.members.size;
     $('room-hint').textContent = room.phase === 'playing'
       ? 'A game is running.'
+      : room.phase === 'finished' ? 'Results are up; the room reopens for a rematch in a few seconds.'
       : room.capacity === 1 ? 'Solo room: ready up to start a 40-line sprint.'
         : count < 2 ? `Waiting for players: share the code ${room.code}.` : 'The game starts when everyone is ready.';
   }
@@ -1333,6 +1350,12 @@ function init() {
   $('refresh-rooms').addEventListener('click', requestRoomList);
   $('list-game').addEventListener('change', requestRoomList);
   $('ready-toggle').addEventListener('click', () => {
+    if (state.room?.phase === 'finished') {
+      // Results are still up: the server takes Ready once the room reopens.
+      state.rematchQueued = !state.rematchQueued;
+      renderRoom();
+      return;
+    }
     const ready = state.room?.members.get(state.playerId)?.ready ?? false;
     send('RoomReady', { ready: !ready });
   });
