@@ -8,7 +8,9 @@
 //   host=HOST             server host for WebTransport (default: the page's)
 //   wt=URL, ws=URL        full endpoint URLs, overriding the above
 //   nickname=NAME         prefills the nickname
-//   autoconnect=1         connects at once (with `nickname`)
+//   autoconnect=1         connects at once (with `nickname`); a page reloaded
+//                         while in a room reconnects by itself (resume token
+//                         and room kept in sessionStorage)
 //   rs=srs|srs+           rotation system the client predicts with (rooms are
 //                         Guideline SRS today; srs+ also enables the 180 key)
 //   debug=1|2             logs server messages to the console (2: with deltas)
@@ -1400,8 +1402,11 @@ function init() {
   updateHeader();
   changed();
 
-  if (params.get('autoconnect') === '1' && nickname) {
-    start(nickname, $('transport-choice').value, { resumeToken: safeStorage('sessionStorage')?.getItem(RESUME_KEY) ?? null });
+  const token = safeStorage('sessionStorage')?.getItem(RESUME_KEY) ?? null;
+  // A reload in the middle of a room goes straight back into it.
+  const back = token !== null && savedRoom() !== null;
+  if ((params.get('autoconnect') === '1' || back) && nickname) {
+    start(nickname, $('transport-choice').value, { resumeToken: token });
   }
 }
 
