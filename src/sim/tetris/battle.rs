@@ -91,13 +91,13 @@ impl TetrisBattle {
 
     /// Inputs rejected over the whole match (all slots, unknown slots too).
     pub fn inputs_rejected_total(&self) -> u32 {
-        self.players.iter().map(|player| player.inputs_rejected).sum::<u32>()
-            + self.inputs_rejected_unknown_slot
+        let players = self.players.iter().map(|player| player.inputs_rejected);
+        players.fold(self.inputs_rejected_unknown_slot, u32::saturating_add)
     }
 
     /// Inputs dropped over the per-tick budget over the whole match.
     pub fn inputs_over_budget_total(&self) -> u32 {
-        self.players.iter().map(|player| player.inputs_over_budget).sum()
+        self.players.iter().map(|player| player.inputs_over_budget).fold(0, u32::saturating_add)
     }
 
     fn playing_count(&self) -> usize {
@@ -461,21 +461,21 @@ impl Game for TetrisBattle {
     fn input(&mut self, slot: Slot, seq: u32, bits: u16, events: &mut Vec<Event>) -> InputOutcome {
         let finished = self.finished;
         let Some(player) = self.players.get_mut(usize::from(slot)) else {
-            self.inputs_rejected_unknown_slot += 1;
+            self.inputs_rejected_unknown_slot = self.inputs_rejected_unknown_slot.saturating_add(1);
             return InputOutcome::Rejected;
         };
         if finished || player.status != Status::Playing {
-            player.inputs_rejected += 1;
+            player.inputs_rejected = player.inputs_rejected.saturating_add(1);
             return InputOutcome::Rejected;
         }
         // The budget counts every input received, valid or not.
         if player.inputs_this_tick >= self.config.max_inputs_per_tick {
-            player.inputs_over_budget += 1;
+            player.inputs_over_budget = player.inputs_over_budget.saturating_add(1);
             return InputOutcome::OverBudget;
         }
         player.inputs_this_tick += 1;
         if !is_valid(bits, self.config.rotation_system) {
-            player.inputs_rejected += 1;
+            player.inputs_rejected = player.inputs_rejected.saturating_add(1);
             return InputOutcome::Rejected;
         }
         player.last_input_seq = seq;
