@@ -446,7 +446,7 @@ fn random_matches_replay_to_the_same_hashes() {
     let mut finished = 0;
     for _ in 0..2_000 {
         let seed = rng.next_u64();
-        let ticks = 10 + rng.below(80) as u32;
+        let ticks = 10 + rng.below(60) as u32;
         let recording = record(seed, &mut rng, ticks, false);
         assert_replays(&recording);
         garbage += recording.garbage_sent;
@@ -455,7 +455,7 @@ fn random_matches_replay_to_the_same_hashes() {
     }
     assert!(garbage > 1_000, "only {garbage} garbage lines sent");
     assert!(locks > 20_000, "only {locks} locks");
-    assert!(finished > 30, "only {finished} matches finished");
+    assert!(finished > 15, "only {finished} matches finished");
 }
 
 /// A replay log with one input changed no longer reproduces the hashes:
@@ -496,7 +496,7 @@ fn invariants_hold_in_long_bot_matches() {
     let mut rng = Rng::new(2024);
     let mut garbage = 0;
     let mut finished = 0;
-    for _ in 0..12 {
+    for _ in 0..10 {
         let seed = rng.next_u64();
         let recording = record(seed, &mut rng, 2_500, true);
         assert_replays(&recording);
@@ -504,7 +504,7 @@ fn invariants_hold_in_long_bot_matches() {
         finished += u32::from(recording.game.is_finished());
     }
     assert!(garbage > 100, "only {garbage} garbage lines sent");
-    assert!(finished >= 4, "only {finished} matches finished");
+    assert!(finished >= 3, "only {finished} matches finished");
 }
 
 // ---- proptest: invariants under arbitrary inputs ----
