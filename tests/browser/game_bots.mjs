@@ -10,9 +10,10 @@
 // predicted state from window.ludusGame.own, picks a placement with the
 // client's own rules module (web/game/tetris.js: every rotation and column,
 // scored by height, holes, bumpiness and lines) and types it (rotate, shift,
-// hard drop) like a fast player, about 4 pieces a second. ben blunders
-// (a random placement) one piece in three, so ann should win after
-// sending him garbage.
+// hard drop) like a fast player, several pieces a second. ann keeps the
+// right column open for multi-line clears (garbage, key moments); ben
+// plays flat and blunders (a random placement) one piece in five, so ann
+// should win after sending him garbage.
 //
 // Output: one JSON line on stdout
 //   {ok, code, agree, boardsConsistent, snapshotsChecked, winner,
@@ -61,7 +62,9 @@ function boardFrom(cells) {
   return board;
 }
 
-function evaluate(board, lines) {
+/** A placement's score (higher is better). With `well`, the rightmost
+ * column is kept open for multi-line clears (that send garbage). */
+function evaluate(board, lines, well) {
   const heights = [];
   let holes = 0;
   for (let x = 0; x < 10; x++) {
@@ -78,13 +81,18 @@ function evaluate(board, lines) {
   let bumpiness = 0;
   for (let x = 0; x < 9; x++) bumpiness += Math.abs(heights[x] - heights[x + 1]);
   const aggregate = heights.reduce((a, b) => a + b, 0);
-  return -0.51 * aggregate + 0.76 * lines - 0.36 * holes - 0.18 * bumpiness;
+  let score = -0.51 * aggregate + 0.76 * lines - 0.36 * holes - 0.18 * bumpiness;
+  if (well) {
+    if (lines >= 2) score += 1.5 * lines * lines;
+    else score -= 0.8 * heights[9];
+  }
+  return score;
 }
 
 const TURNS = [[], ['cw'], ['cw', 'cw'], ['ccw']];
 
 /** Every reachable placement: the keys that make it and its score. */
-function placements(own) {
+function placements(own, well) {
   const board = boardFrom(own.cells);
   const base = predictionState({ board, piece: own.piece, hold: own.hold, holdUsed: own.holdUsed, next: own.next });
   const out = [];
@@ -109,13 +117,13 @@ function placements(own) {
       const landed = dropPosition(s.board, s.piece);
       const { board: after, rows } = lockPiece(s.board, landed);
       keys.push('Space');
-      out.push({ keys, score: evaluate(after, rows.length) });
+      out.push({ keys, score: evaluate(after, rows.length, well) });
     }
   }
   return out;
 }
 
-async function bot(player, { blunder, until, stats }) {
+async function bot(player, { blunder, well = false, until, stats }) {
   const { page } = player;
   let lastSerial = null;
   while (!until()) {
@@ -129,7 +137,7 @@ async function bot(player, { blunder, until, stats }) {
       await sleep(15);
       continue;
     }
-    const options = placements(own);
+    const options = placements(own, well);
     if (options.length === 0) {
       await sleep(30);
       continue;
@@ -174,8 +182,8 @@ try {
   const stats = { ann: { placed: 0 }, ben: { placed: 0 } };
   const finished = Promise.all([ann, ben].map((p) => waitState(p.page, (g) => g.results !== null, null, timeoutMs, `${p.nickname}: results`)));
   const play = Promise.all([
-    bot(ann, { blunder: 0, until, stats: stats.ann }),
-    bot(ben, { blunder: 0.34, until, stats: stats.ben }),
+    bot(ann, { blunder: 0, well: true, until, stats: stats.ann }),
+    bot(ben, { blunder: 0.2, until, stats: stats.ben }),
   ]);
   const shots = (async () => {
     for (let i = 1; i <= 3 && !done; i++) {
