@@ -5,7 +5,7 @@
 //! - aioquic (Python) over HTTP/3 and WebTransport, with a protocol codec
 //!   written from docs/PROTOCOL.md alone (tests/interop/);
 //! - Debian's Chromium driven by playwright-core, running the browser client
-//!   (web/index.html) over WebTransport, WebSocket and secure WebSocket
+//!   (web/diag.html) over WebTransport, WebSocket and secure WebSocket
 //!   (tests/browser/);
 //! - hostile input on every port, after which the server must hold no
 //!   connection or session, still serve, and drain cleanly on SIGTERM;
@@ -575,7 +575,7 @@ fn http1_curl_plain_and_tls() {
         assert!(head.contains("content-type: text/html"), "{head}");
         assert!(head.contains("cross-origin-opener-policy: same-origin"), "{head}");
         assert!(head.contains("cross-origin-embedder-policy: require-corp"), "{head}");
-        assert!(body.contains("<title>Ludus") && body.contains("client/page.js"), "{body}");
+        assert!(body.contains("<title>Ludus") && body.contains("app/main.js"), "{body}");
 
         let (head, body) = curl(&["-k", &format!("{base}/client/session.js")]);
         assert!(head.starts_with("http/1.1 200") && head.contains("text/javascript"), "{head}");

@@ -4,7 +4,7 @@
     h3_get.py --url https://127.0.0.1:4433 [--cafile DATA_DIR/tls/cert.pem]
 
 On one QUIC connection: GET /api/health (200, JSON {"status": "ok"}),
-GET /index.html (200, text/html, the test page), GET /nope.html (404).
+GET /index.html (200, text/html, the game client), GET /nope.html (404).
 Prints one JSON line; exits 0 on success, 1 with "FAIL: why" otherwise.
 """
 
@@ -56,7 +56,7 @@ async def main(args) -> dict:
         content_type = page.headers.get(b"content-type", b"").decode()
         if not content_type.startswith("text/html"):
             raise Failure(f"GET /index.html: content-type {content_type!r}")
-        if b"<title>Ludus" not in page.body or b"client/page.js" not in page.body:
+        if b"<title>Ludus" not in page.body or b"app/main.js" not in page.body:
             raise Failure(f"GET /index.html: not the test page: {bytes(page.body)[:200]!r}")
         length = page.headers.get(b"content-length")
         if length is not None and int(length) != len(page.body):
