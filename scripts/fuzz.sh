@@ -106,7 +106,8 @@ fi
 # rebuild first whenever a source file changed in between: every target
 # fuzzes the same build.
 triple="$(rustc +nightly -vV | sed -n 's/^host: //p')"
-bin="fuzz/target/$triple/release"
+# cargo fuzz builds into CARGO_TARGET_DIR when it is set, else fuzz/target.
+bin="${CARGO_TARGET_DIR:-fuzz/target}/$triple/release"
 logs="fuzz/target/fuzz-logs"
 mkdir -p "$logs"
 failed=()
