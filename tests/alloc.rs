@@ -13,8 +13,10 @@
 //! The counter is per thread (the test harness runs tests on several
 //! threads), so each test counts only its own allocations.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+
+use counting_alloc::allocations_in;
 
 use arrayvec::ArrayVec;
 use bytes::{Bytes, BytesMut};
@@ -23,73 +25,12 @@ use ludus::proto::wire::{
     ChatSend, FrameDecoder, Input, Message, Text, WireMessage, MAX_DATAGRAM_LEN, MAX_NAME_LEN,
 };
 
-struct CountingAllocator;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    // `try_with`: the allocator also runs while thread locals are torn down.
-    let _ = COUNTING.try_with(|counting| {
-        if counting.get() {
-            let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// Heap allocations (and reallocations) `f` makes on this thread.
-fn allocations_in<R>(f: impl FnOnce() -> R) -> (u64, R) {
-    ALLOCATIONS.with(|count| count.set(0));
-    COUNTING.with(|counting| counting.set(true));
-    let result = f();
-    COUNTING.with(|counting| counting.set(false));
-    (ALLOCATIONS.with(Cell::get), result)
-}
-
 const WARM_UP: u32 = 200;
 const ITERATIONS: u32 = 1_000;
 
-/// Runs `step` for the warm-up (uncounted), then `ITERATIONS` times counted,
-/// and asserts that the counted part allocated nothing.
-fn assert_steady_state_allocates_nothing(what: &str, mut step: impl FnMut(u32)) {
-    for iteration in 0..WARM_UP {
-        step(iteration);
-    }
-    let (allocations, ()) = allocations_in(|| {
-        for iteration in WARM_UP..WARM_UP + ITERATIONS {
-            step(iteration);
-        }
-    });
-    assert_eq!(
-        allocations, 0,
-        "{what}: {allocations} heap allocations in {ITERATIONS} messages after warm-up"
-    );
+/// Counted steps of `step` (one message each) allocate nothing.
+fn assert_steady_state_allocates_nothing(what: &str, step: impl FnMut(u32)) {
+    counting_alloc::assert_steady_state_allocates_nothing(what, WARM_UP, ITERATIONS, step);
 }
 
 /// One direction of a connection carrying datagrams: the sender's encode

@@ -10,8 +10,10 @@
 //! The counter is per thread (the test harness runs tests on several
 //! threads), so each test counts only its own allocations.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+
+use counting_alloc::allocations_in;
 
 use ludus::sim::arena::{Arena, ArenaConfig, INPUT_DOWN, INPUT_LEFT, INPUT_RIGHT, INPUT_UP};
 use ludus::sim::event::{
@@ -20,70 +22,12 @@ use ludus::sim::event::{
 use ludus::sim::moments::{detect_moments, Moment, MomentState};
 use ludus::sim::{Event, EventKind, Game, InputOutcome, Slot};
 
-struct CountingAllocator;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    // `try_with`: the allocator also runs while thread locals are torn down.
-    let _ = COUNTING.try_with(|counting| {
-        if counting.get() {
-            let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// Heap allocations (and reallocations) `f` makes on this thread.
-fn allocations_in<R>(f: impl FnOnce() -> R) -> (u64, R) {
-    ALLOCATIONS.with(|count| count.set(0));
-    COUNTING.with(|counting| counting.set(true));
-    let result = f();
-    COUNTING.with(|counting| counting.set(false));
-    (ALLOCATIONS.with(Cell::get), result)
-}
-
 const WARM_UP: u32 = 200;
 const ITERATIONS: u32 = 3_000;
 
-/// Runs `step` for the warm-up (uncounted), then `ITERATIONS` times counted,
-/// and asserts that the counted part allocated nothing.
-fn assert_steady_state_allocates_nothing(what: &str, mut step: impl FnMut(u32)) {
-    for iteration in 0..WARM_UP {
-        step(iteration);
-    }
-    let (allocations, ()) = allocations_in(|| {
-        for iteration in WARM_UP..WARM_UP + ITERATIONS {
-            step(iteration);
-        }
-    });
-    assert_eq!(allocations, 0, "{what}: {allocations} heap allocations after warm-up");
+/// Counted steps of `step` allocate nothing.
+fn assert_steady_state_allocates_nothing(what: &str, step: impl FnMut(u32)) {
+    counting_alloc::assert_steady_state_allocates_nothing(what, WARM_UP, ITERATIONS, step);
 }
 
 const DIRECTIONS: [u16; 9] = [

@@ -9,8 +9,10 @@
 //! - the same seed deals the same pieces to every player, in bags;
 //! - zero heap allocations per tick and per input in steady state.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+
+use counting_alloc::allocations_in;
 
 use arrayvec::ArrayVec;
 use ludus::proto::wire::Rng;
@@ -22,57 +24,6 @@ use ludus::sim::tetris::{
 };
 use ludus::sim::{Event, EventKind, Game, InputOutcome, Slot};
 use proptest::prelude::*;
-
-// ---- counting allocator (same pattern as tests/alloc.rs) ----
-
-struct CountingAllocator;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    // `try_with`: the allocator also runs while thread locals are torn down.
-    let _ = COUNTING.try_with(|counting| {
-        if counting.get() {
-            let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// Heap allocations (and reallocations) `f` makes on this thread.
-fn allocations_in<R>(f: impl FnOnce() -> R) -> (u64, R) {
-    ALLOCATIONS.with(|count| count.set(0));
-    COUNTING.with(|counting| counting.set(true));
-    let result = f();
-    COUNTING.with(|counting| counting.set(false));
-    (ALLOCATIONS.with(Cell::get), result)
-}
 
 // ---- input drivers ----
 
