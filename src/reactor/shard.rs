@@ -78,6 +78,9 @@ pub enum ShardMessage {
     /// From another shard's game host: room commands, directory changes,
     /// and frames for sessions here.
     Host(HostMessage),
+    /// Frames from rooms on other shards for sessions here, batched per
+    /// sending shard and loop turn.
+    Deliveries(Vec<Delivery>),
     /// A renewed certificate: new connections use it.
     /// Built on the main thread, so that no shard reads a file.
     ReloadTls(Box<TlsReload>),
@@ -290,7 +293,7 @@ impl<H: Host> Shard<H> {
                 // Routed here by its connection ID: never forwarded again.
                 let _ = quic.handle_datagram(&mut packet, from, now, quic_app);
             }
-            ShardMessage::Host(HostMessage::Deliveries(deliveries)) => {
+            ShardMessage::Deliveries(deliveries) => {
                 for delivery in deliveries {
                     if !deliver_local(quic, tcp, &quic_app.host, delivery) {
                         *stale_deliveries += 1;
@@ -371,8 +374,10 @@ impl<H: Host> Shard<H> {
         }
         for (shard, batch) in remote_deliveries.iter_mut().enumerate() {
             if !batch.is_empty() {
-                let message = HostMessage::Deliveries(std::mem::take(batch));
-                send_host(peers, *id, shard as u16, message);
+                let Some(peer) = peers.get(shard) else { continue };
+                if peer.send(ShardMessage::Deliveries(std::mem::take(batch))).is_err() {
+                    tracing::warn!(from_shard = *id, shard, "deliveries dropped: mailbox full");
+                }
             }
         }
     }

@@ -94,7 +94,6 @@ pub struct GameCounters {
     pub rooms_created: u64,
     pub rooms_closed: u64,
     pub commands_forwarded: u64,
-    pub deliveries_stale: u64,
 }
 
 pub struct GameHost {
@@ -255,10 +254,8 @@ impl GameHost {
 
     fn join(&mut self, session: SessionRef, room_id: u64, reservation: Option<u64>, now: Now) {
         let Some(info) = self.sessions.get(&session) else { return };
-        if info.room == Some(room_id) {
-            // Rejoining the room one is in is how a resumed session gets
-            // back its seat: let the room decide.
-        } else {
+        // A join of the room one is in goes to the room too: it decides.
+        if info.room != Some(room_id) {
             self.leave_current(session, now);
         }
         let Some(info) = self.sessions.get_mut(&session) else { return };
@@ -269,11 +266,8 @@ impl GameHost {
             session,
             reservation,
         };
-        if owner_shard(room_id) == self.shard && !self.room_slots.contains_key(&room_id) {
-            self.set_room(session, None);
-            let code = wire::RoomJoin::CODE;
-            return self.error(session, ErrorCode::RoomNotFound, code, "no such room");
-        }
+        // An unknown room (on any shard) is refused by its owner shard's
+        // `refuse_missing_room`, which also releases the membership.
         self.route(room_id, command, now);
     }
 
@@ -391,14 +385,18 @@ impl GameHost {
     }
 
     fn refuse_missing_room(&mut self, room_id: u64, command: &RoomCommand) {
-        let (player_id, session) = match command {
-            RoomCommand::Join { player_id, session, .. }
-            | RoomCommand::Spectate { player_id, session } => (*player_id, *session),
+        let (player_id, session, in_reply_to) = match command {
+            RoomCommand::Join { player_id, session, .. } => {
+                (*player_id, *session, wire::RoomJoin::CODE)
+            }
+            RoomCommand::Spectate { player_id, session } => {
+                (*player_id, *session, wire::SpectateStart::CODE)
+            }
             _ => return,
         };
         let error = wire::Error {
             code: ErrorCode::RoomNotFound as u16,
-            in_reply_to: 0,
+            in_reply_to,
             text: text("no such room"),
         };
         self.outbox.send(session, player_id, &error);
@@ -479,20 +477,15 @@ impl GameHost {
         self.sessions.get(&session).map(|info| info.player_id)
     }
 
-    fn hello_guest(&mut self, hello: &Hello, now: Now) -> (u64, String, bool) {
-        let now_s = now.unix_us / 1_000_000;
-        if let Some(token) = &hello.resume_token {
-            if let Some(resumed) = self.resume.check(token.as_str(), now_s) {
-                return (resumed.player_id, resumed.nickname, true);
-            }
-        }
+    /// A new guest: a player id from this shard and the chosen nickname.
+    fn new_guest(&mut self, hello: &Hello) -> (u64, String) {
         let player_id = (u64::from(self.shard) << SHARD_ID_SHIFT) | self.next_player;
         self.next_player += 1;
         let nickname = match &hello.nickname {
             Some(name) if !name.as_str().trim().is_empty() => name.as_str().trim().to_owned(),
             _ => format!("guest-{}", player_id & 0xffff_ffff),
         };
-        (player_id, nickname, false)
+        (player_id, nickname)
     }
 }
 
@@ -509,16 +502,21 @@ impl Host for GameHost {
             let text = "accounts are not enabled on this server".to_owned();
             return Err((ErrorCode::InvalidToken, text));
         }
-        if hello.resume_token.is_some()
-            && hello
-                .resume_token
-                .as_ref()
-                .is_some_and(|t| self.resume.check(t.as_str(), now.unix_us / 1_000_000).is_none())
-        {
-            return Err((ErrorCode::ResumeFailed, "the resume token is not valid".to_owned()));
-        }
-        let (player_id, nickname, resumed) = self.hello_guest(hello, now);
-        let token = self.resume.issue(player_id, &nickname, now.unix_us / 1_000_000);
+        let now_s = now.unix_us / 1_000_000;
+        let (player_id, nickname, resumed) = match &hello.resume_token {
+            Some(token) => match self.resume.check(token.as_str(), now_s) {
+                Some(resumed) => (resumed.player_id, resumed.nickname, true),
+                None => {
+                    let text = "the resume token is not valid".to_owned();
+                    return Err((ErrorCode::ResumeFailed, text));
+                }
+            },
+            None => {
+                let (player_id, nickname) = self.new_guest(hello);
+                (player_id, nickname, false)
+            }
+        };
+        let token = self.resume.issue(player_id, &nickname, now_s);
         self.sessions
             .insert(session, SessionInfo { player_id, nickname: nickname.clone(), room: None });
         Ok(Acceptance {
@@ -564,10 +562,6 @@ impl Host for GameHost {
             HostMessage::Listed(listing) => self.list(listing),
             HostMessage::Unlisted { room_id } => self.unlist(room_id),
             HostMessage::Released { player_id, room_id } => self.on_released(player_id, room_id),
-            HostMessage::Deliveries(deliveries) => {
-                // The shard delivers these itself; a host never gets them.
-                debug_assert!(deliveries.is_empty(), "deliveries routed to the host");
-            }
         }
     }
 

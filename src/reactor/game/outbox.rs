@@ -81,8 +81,6 @@ pub enum HostMessage {
         room_id: u64,
         command: RoomCommand,
     },
-    /// Frames for sessions on the receiving shard.
-    Deliveries(Vec<Delivery>),
     /// A room appeared or changed.
     Listed(Listing),
     /// A room closed.
