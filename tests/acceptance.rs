@@ -7,6 +7,11 @@
 //! - Debian's Chromium driven by playwright-core, running the browser client
 //!   (web/diag.html) over WebTransport, WebSocket and secure WebSocket
 //!   (tests/browser/);
+//! - the game client (web/index.html) in Chromium: a Tetris battle of two
+//!   pages with a spectator, the same with a dropped connection, scripted
+//!   bots clearing lines and sending garbage, and an arena match between a
+//!   WebTransport page and a WebSocket page; screenshots land in
+//!   target/tmp/acceptance-artefacts/ for a person to look at;
 //! - hostile input on every port, after which the server must hold no
 //!   connection or session, still serve, and drain cleanly on SIGTERM;
 //! - the drain itself: SIGTERM says Bye(server_draining) to WebSocket and
@@ -1116,5 +1121,145 @@ fn sigterm_drains_webtransport_sessions() {
          ({}); the server exits 0 in {:?}",
         result["drain"],
         started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// (f) the game client in Chromium: a Tetris battle with a spectator, an arena
+// match across WebTransport and WebSocket, and a real battle of scripted bots
+
+/// Where a browser test leaves its screenshots (kept after the run, under
+/// cargo's target dir, for a person to look at).
+fn artefacts(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("acceptance-artefacts").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("artefact dir");
+    dir
+}
+
+/// Runs one tests/browser/game_*.mjs script against `server` and returns its
+/// JSON result after checking it said ok and exited 0.
+fn game_script(server: &Server, script: &str, extra: &[&str], shots: &Path) -> Value {
+    let output = run_bounded(
+        Command::new("node")
+            .arg(manifest_dir().join("tests/browser").join(script))
+            .args(["--http", &server.http.to_string()])
+            .args(["--udp", &server.udp.port().to_string()])
+            .arg("--screenshots")
+            .arg(shots)
+            .args(extra),
+        Duration::from_secs(300),
+    );
+    let result = json_line(&output);
+    assert_eq!(result["ok"], true, "{script}: {}\n{}", result["error"], show(&output));
+    assert!(output.status.success(), "{script}: {}", show(&output));
+    result
+}
+
+/// Screenshots a script reported, each a non-trivial PNG on disk.
+fn assert_screenshots(result: &Value, at_least: usize) -> usize {
+    let shots = result["screenshots"].as_array().expect("screenshots");
+    assert!(shots.len() >= at_least, "{} screenshots, expected {at_least}+", shots.len());
+    for shot in shots {
+        let path = shot.as_str().expect("screenshot path");
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 4_000, "{path}: not a real PNG");
+    }
+    shots.len()
+}
+
+#[test]
+fn chromium_tetris_battle_with_a_spectator() {
+    let _serial = serial();
+    require_browser();
+    let mut server = Server::start();
+    let shots = artefacts("tetris-battle");
+    let result = game_script(&server, "game_battle.mjs", &["--transports", "wt,ws"], &shots);
+    assert_eq!(result["agree"], true, "{result}");
+    assert_eq!(result["spectatorAgrees"], true, "{result}");
+    assert_eq!(result["boardsConsistent"], true, "{result}");
+    assert_eq!(result["winnerExpected"], true, "{result}");
+    let players = &result["players"];
+    assert_eq!(players["alice"]["transport"], "wt", "{result}");
+    assert_eq!(players["bob"]["transport"], "ws", "{result}");
+    let ranks = players["carol"]["results"]["results"].as_array().expect("carol's results");
+    assert_eq!(ranks.len(), 2, "{result}");
+    let count = assert_screenshots(&result, 6);
+    let idle = server.wait_idle(Duration::from_secs(10));
+    server.assert_healthy();
+    server.stop();
+    println!(
+        "proved: alice (wt) and bob (ws) played a Tetris battle to a top-out in Chromium; \
+         carol spectated; all three pages got the same GameResults (bob won); {} snapshots \
+         matched the boards rebuilt from events; {count} screenshots in {}; idle after {idle:?}",
+        result["snapshotsChecked"],
+        shots.display()
+    );
+}
+
+#[test]
+fn chromium_tetris_battle_survives_a_dropped_connection() {
+    let _serial = serial();
+    require_browser();
+    let mut server = Server::start();
+    let shots = artefacts("tetris-reconnect");
+    let result = game_script(
+        &server,
+        "game_battle.mjs",
+        &["--transports", "ws,wt", "--drop-connection"],
+        &shots,
+    );
+    let reconnect = &result["reconnect"];
+    assert_eq!(reconnect["resumed"], true, "{result}");
+    assert_eq!(reconnect["samePlayer"], true, "{result}");
+    assert_eq!(result["agree"], true, "{result}");
+    server.wait_idle(Duration::from_secs(10));
+    server.stop();
+    println!(
+        "proved: bob's transport dropped mid-game; his page resumed the same player with its \
+         token in {} ms, played on, and the results agreed",
+        reconnect["ms"]
+    );
+}
+
+#[test]
+fn chromium_tetris_bots_clear_lines_and_send_garbage() {
+    let _serial = serial();
+    require_browser();
+    let mut server = Server::start();
+    let shots = artefacts("tetris-bots");
+    let result = game_script(&server, "game_bots.mjs", &["--transports", "wt,ws"], &shots);
+    assert_eq!(result["agree"], true, "{result}");
+    assert_eq!(result["boardsConsistent"], true, "{result}");
+    assert!(result["linesCleared"].as_u64() > Some(0), "{result}");
+    assert!(result["garbageSent"].as_u64() > Some(0), "{result}");
+    server.wait_idle(Duration::from_secs(10));
+    server.stop();
+    println!(
+        "proved: two scripted players in Chromium cleared {} lines and sent {} garbage rows; \
+         both pages agree on the results; {} snapshots matched the rebuilt boards",
+        result["linesCleared"], result["garbageSent"], result["snapshotsChecked"]
+    );
+}
+
+#[test]
+fn chromium_arena_match_over_webtransport_and_websocket() {
+    let _serial = serial();
+    require_browser();
+    let mut server = Server::start();
+    let shots = artefacts("arena");
+    let result = game_script(&server, "game_arena.mjs", &[], &shots);
+    assert_eq!(result["transports"]["wendy"], "wt", "{result}");
+    assert_eq!(result["transports"]["sam"], "ws", "{result}");
+    assert!(result["wendySeesSam"]["dy"].as_f64() > Some(50.0), "{result}");
+    assert!(result["samSeesWendy"]["dx"].as_f64() > Some(50.0), "{result}");
+    assert_screenshots(&result, 1);
+    server.wait_idle(Duration::from_secs(10));
+    server.assert_healthy();
+    server.stop();
+    println!(
+        "proved: an arena room with a WebTransport page and a WebSocket page: each saw the \
+         other move (wendy sees sam dy={}, sam sees wendy dx={}); inputs acknowledged {}",
+        result["wendySeesSam"]["dy"], result["samSeesWendy"]["dx"], result["acked"]
     );
 }

@@ -36,6 +36,7 @@ import { parseArgs } from 'node:util';
 
 import {
   COMMON_OPTIONS,
+  closePlayers,
   createRoom,
   fail,
   gameState,
@@ -221,5 +222,6 @@ if (!out.ok) {
 out.elapsedMs = Date.now() - started;
 console.log(JSON.stringify(out));
 console.error(`${SCRIPT}: ${out.ok ? 'ok' : `FAILED: ${out.error}`}`);
+await closePlayers(players);
 await browser?.close().catch(() => {});
 process.exit(out.ok ? 0 : 1);

@@ -29,6 +29,7 @@ import { parseArgs } from 'node:util';
 import { Board, INPUT, applyInput, dropPosition, lockPiece, predictionState } from '../../web/game/tetris.js';
 import {
   COMMON_OPTIONS,
+  closePlayers,
   createRoom,
   fail,
   gameState,
@@ -248,5 +249,6 @@ if (!out.ok) {
 out.elapsedMs = Date.now() - started;
 console.log(JSON.stringify(out));
 console.error(`${SCRIPT}: ${out.ok ? 'ok' : `FAILED: ${out.error}`}`);
+await closePlayers(players);
 await browser?.close().catch(() => {});
 process.exit(out.ok ? 0 : 1);

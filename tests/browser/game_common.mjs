@@ -139,3 +139,13 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 export function tag() {
   return Math.random().toString(36).slice(2, 8);
 }
+
+/**
+ * Closes every player's page (the client says Bye on pagehide and closes
+ * its transport), then waits a moment so the closes reach the server
+ * before the browser itself goes away.
+ */
+export async function closePlayers(players) {
+  await Promise.all(Object.values(players).map((p) => p.page.close().catch(() => {})));
+  await sleep(300);
+}

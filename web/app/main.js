@@ -435,6 +435,14 @@ function saveRoom(roomId, spectate) {
   } catch { /* storage unavailable */ }
 }
 
+// Leaving the page ends the session at once (Bye, then the transport
+// closes), so the server frees the connection now instead of at its idle
+// timeout, and no reconnect is tried.
+window.addEventListener('pagehide', () => {
+  state.userClosed = true;
+  state.session?.bye(0, 'page closed').catch(() => {});
+});
+
 function onClosed(session, reason) {
   if (state.session !== session) return;
   log(`closed: ${reason}`);
