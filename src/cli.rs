@@ -21,6 +21,8 @@ use crate::config::{Config, ConfigError, CoreList, Overrides, Sources};
 use crate::devcert::{self, CertPaths, DevCert, DevCertError};
 use crate::logging::{self, LogFormat};
 
+mod bots;
+
 /// Something failed while running (I/O, certificate generation).
 pub const EXIT_RUNTIME_FAILURE: u8 = 1;
 /// Bad usage or configuration, or a command that is not built yet. clap's
@@ -128,11 +130,14 @@ pub enum Command {
     /// and the base64 SHA-256 of its public key (for Chromium's
     /// --ignore-certificate-errors-spki-list).
     Cert(CertArgs),
-    /// Load-test a server with bot players (not built yet).
+    /// Load-test a server with bot players.
     ///
-    /// Will run N protocol-speaking bots that queue, play, chat and spectate,
-    /// and report latency histograms. The flags are final; the load tester
-    /// itself lands with the load-tester work. Exits with status 2 for now.
+    /// Runs N protocol clients on a few event-loop threads (never a thread
+    /// per bot): they join as guests, quick-join rooms and play (arena
+    /// walkers at 30 Hz, Tetris placers at --pps), or watch (--spectators).
+    /// Prints a progress line a second on stderr and the JSON report on
+    /// stdout (schema: docs/BENCHMARKS.md). Exit status 1 when no client
+    /// connected or the error rate exceeds --max-error-rate.
     Bots(BotsArgs),
     /// Apply database migrations (not built yet).
     ///
@@ -176,39 +181,65 @@ pub struct CertArgs {
     pub san: Vec<String>,
 }
 
-/// Flags of `ludus bots`, as the load-tester work will use them.
+/// Flags of `ludus bots`.
 #[derive(Debug, Args)]
 pub struct BotsArgs {
-    /// Server to connect to.
+    /// Server to connect to: https://HOST:PORT (WebTransport at /wt on the
+    /// UDP port; for ws, wss://HOST:PORT/ws) or ws[s]://HOST:PORT/ws.
     #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:4433")]
     pub server: String,
     /// Transport: WebTransport or WebSocket.
     #[arg(long, value_enum, default_value_t = BotTransport::Wt)]
     pub transport: BotTransport,
-    /// Number of bot players.
+    /// Number of bots (players and spectators).
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub players: u32,
-    /// Game the bots queue for.
+    /// Game the bots play.
     #[arg(long, value_enum, default_value_t = BotGame::Arena)]
     pub game: BotGame,
-    /// How long to run, in seconds.
+    /// Length of the measure window, in seconds (after the ramp and warm-up).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub duration: u64,
     /// Bots connected per second while ramping up.
     #[arg(long, value_name = "PER_SEC", default_value_t = 50)]
     pub ramp: u32,
-    /// SHA-256 of the server's certificate, hex (as printed by `ludus cert`).
+    /// SHA-256 of the server's certificate, hex (as printed by `ludus cert`
+    /// and `ludus serve`); required for WebTransport and wss.
     #[arg(long, value_name = "HEX", value_parser = parse_sha256_hex)]
     pub cert_hash: Option<String>,
-    /// Write the results as JSON to FILE.
+    /// Write the JSON report to FILE as well as to stdout.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Write a latency plot to FILE.
+    /// Write a plot of latency percentiles and connected bots to FILE (.svg).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
-    /// Fail (exit 1) when more than this fraction of operations fail, 0..=1.
+    /// Fail (exit 1) when errors per bot exceed this fraction, 0..=1.
     #[arg(long, value_name = "F", value_parser = parse_fraction)]
     pub max_error_rate: Option<f64>,
+    /// Share of the bots that spectate running rooms instead of playing.
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub spectators: f64,
+    /// Tetris pieces each bot places per second.
+    #[arg(long, value_name = "PPS", default_value_t = 2.0)]
+    pub pps: f64,
+    /// One Tetris placement in N is a random blunder (0: never).
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub blunder_every: u32,
+    /// Event-loop threads driving the bots.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: usize,
+    /// Cores to pin the bot threads to (thread i on the i-th, cyclically).
+    #[arg(long, value_name = "LIST")]
+    pub cores: Option<CoreList>,
+    /// Seconds between the end of the ramp and the measure window.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub warmup: f64,
+    /// Between two Pings of one bot, milliseconds (the RTT figures).
+    #[arg(long, value_name = "MS", default_value_t = 1_000)]
+    pub ping_ms: u64,
+    /// No progress line.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -264,10 +295,7 @@ pub fn execute(cli: Cli) -> ExitCode {
         Command::Serve => serve(global),
         Command::Config => print_config(global),
         Command::Cert(args) => cert(global, args),
-        Command::Bots(_) => not_yet(
-            "bots",
-            "run protocol-speaking bot players against a server and report latency histograms",
-        ),
+        Command::Bots(args) => bots::run(args),
         Command::Migrate => {
             not_yet("migrate", "apply the SQL migrations to DATABASE_URL or the embedded store")
         }

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub use blocking::Client;
 pub use session::{
     Channel, ClientConfig, ClientEvent, ClientSession, CloseReason, CloseSource, Credentials, Now,
-    PongSample, RttStats, SendError, State,
+    PongSample, RttStats, SendError, State, Traffic,
 };
 pub use tls::Trust;
 pub use ws::{WsClient, WsOptions, WsUrl};

@@ -107,6 +107,37 @@ impl Credentials {
     }
 }
 
+/// What a session moved, in protocol terms: messages, and frame bytes
+/// (bodies with their length prefixes; datagram payloads whole), before
+/// the transport's own overhead (TLS, QUIC, WebSocket headers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Traffic {
+    /// Adds `other` field by field (merging sessions).
+    pub fn add(&mut self, other: &Traffic) {
+        self.messages_in += other.messages_in;
+        self.messages_out += other.messages_out;
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+    }
+
+    /// `self - earlier`, field by field (a window of one session or a sum).
+    pub fn since(&self, earlier: &Traffic) -> Traffic {
+        Traffic {
+            messages_in: self.messages_in.saturating_sub(earlier.messages_in),
+            messages_out: self.messages_out.saturating_sub(earlier.messages_out),
+            bytes_in: self.bytes_in.saturating_sub(earlier.bytes_in),
+            bytes_out: self.bytes_out.saturating_sub(earlier.bytes_out),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// Nothing sent yet; the transport may still be opening.
@@ -237,6 +268,7 @@ pub struct ClientSession {
     datagram_limit: usize,
     events: VecDeque<ClientEvent>,
     dropped_datagrams: u64,
+    traffic: Traffic,
     last_error: Option<wire::Error>,
     closed: Option<CloseReason>,
 }
@@ -264,6 +296,7 @@ impl ClientSession {
             datagram_limit: MAX_DATAGRAM_LEN,
             events: VecDeque::new(),
             dropped_datagrams: 0,
+            traffic: Traffic::default(),
             last_error: None,
             closed: None,
         }
@@ -312,6 +345,11 @@ impl ClientSession {
         self.dropped_datagrams
     }
 
+    /// Messages and bytes in and out so far.
+    pub fn traffic(&self) -> Traffic {
+        self.traffic
+    }
+
     /// Bytes waiting in the reliable outbox.
     pub fn pending_bytes(&self) -> usize {
         self.outbox.len()
@@ -354,6 +392,7 @@ impl ClientSession {
             nickname: optional_text(&credentials.nickname, "nickname")?,
         };
         encode_frame(&hello, &mut self.outbox);
+        self.traffic.messages_out += 1;
         self.state = State::AwaitingWelcome;
         self.hello_sent_us = now.monotonic_us;
         self.last_heard_us = now.monotonic_us;
@@ -364,6 +403,7 @@ impl ClientSession {
     pub fn send<M: WireMessage>(&mut self, message: &M) -> Result<(), SendError> {
         self.check_send(M::DIRECTION, message_name::<M>())?;
         encode_frame(message, &mut self.outbox);
+        self.traffic.messages_out += 1;
         Ok(())
     }
 
@@ -371,6 +411,7 @@ impl ClientSession {
     pub fn send_message(&mut self, message: &Message) -> Result<(), SendError> {
         self.check_send(direction_of(message), message.name())?;
         encode_message_frame(message, &mut self.outbox);
+        self.traffic.messages_out += 1;
         Ok(())
     }
 
@@ -379,6 +420,7 @@ impl ClientSession {
     /// reliable channel. Returns the channel used.
     pub fn send_unreliable<M: WireMessage>(&mut self, message: &M) -> Result<Channel, SendError> {
         self.check_send(M::DIRECTION, message_name::<M>())?;
+        self.traffic.messages_out += 1;
         if !self.datagrams_enabled() || !may_travel_in_datagram(M::CODE) {
             encode_frame(message, &mut self.outbox);
             return Ok(Channel::Reliable);
@@ -428,6 +470,7 @@ impl ClientSession {
         if source == CloseSource::Local && self.state != State::Connecting {
             let bye = Bye { code, reason: truncated_reason(reason) };
             encode_frame(&bye, &mut self.outbox);
+            self.traffic.messages_out += 1;
         }
         self.state = State::Closed;
         self.datagrams.clear();
@@ -454,6 +497,7 @@ impl ClientSession {
 
     /// A frame body from the reliable channel.
     pub fn handle_frame(&mut self, body: &Bytes, now: Now) {
+        self.traffic.bytes_in += (body.len() + varint_len(body.len())) as u64;
         self.handle_body(body, Channel::Reliable, now);
     }
 
@@ -462,6 +506,7 @@ impl ClientSession {
         if self.state == State::Closed {
             return;
         }
+        self.traffic.bytes_in += datagram.len() as u64;
         let bodies = match datagram_bodies(datagram) {
             Ok(bodies) => bodies,
             Err(error) => return self.violation(error.code(), &error.to_string()),
@@ -490,6 +535,7 @@ impl ClientSession {
             return;
         }
         self.last_heard_us = now.monotonic_us;
+        self.traffic.messages_in += 1;
         let message = match decode_body(body) {
             Ok(message) => message,
             // An optional extension we do not know: skip it.
@@ -696,7 +742,9 @@ impl ClientSession {
     /// Everything queued for the reliable channel, as one buffer of frames.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        (!self.outbox.is_empty()).then(|| self.outbox.split().freeze())
+        let transmit = (!self.outbox.is_empty()).then(|| self.outbox.split().freeze())?;
+        self.traffic.bytes_out += transmit.len() as u64;
+        Some(transmit)
     }
 
     /// The next datagram payload (whole frames, at most the datagram limit).
@@ -705,8 +753,15 @@ impl ClientSession {
         if self.datagrams.is_empty() {
             self.flush_packer();
         }
-        self.datagrams.pop_front()
+        let datagram = self.datagrams.pop_front()?;
+        self.traffic.bytes_out += datagram.len() as u64;
+        Some(datagram)
     }
+}
+
+/// Bytes of the LEB128 length prefix of a frame body of `len` bytes.
+fn varint_len(len: usize) -> usize {
+    (usize::BITS - len.max(1).leading_zeros()).div_ceil(7) as usize
 }
 
 /// `((t1 - t0) + (t2 - t3)) / 2` in signed arithmetic.

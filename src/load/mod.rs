@@ -32,14 +32,18 @@
 //! histogram has fixed bounds). The client library may still allocate per
 //! message (see its docs); that cost is the client's, not the server's.
 
+pub mod bot;
+pub mod plot;
 mod report;
+pub mod tetris_brain;
 mod worker;
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-pub use report::{ErrorCounts, LoadReport, RttSummary, ThreadStats};
+pub use bot::{BotOptions, Role};
+pub use report::{BotsReport, ErrorCounts, LoadReport, RttSummary, SecondSample, ThreadStats};
 
 use crate::client::{ClientError, Clock, Trust, WsOptions, WsUrl};
 
@@ -130,6 +134,35 @@ pub struct LoadConfig {
     pub pin_cores: Vec<usize>,
     /// Nicknames are this prefix and the client's number.
     pub nickname_prefix: String,
+    /// Game bots (`ludus bots`); None: the echo load (Pings only).
+    pub bots: Option<BotsConfig>,
+    /// Print a progress line on stderr once a second.
+    pub progress: bool,
+}
+
+/// What the game bots do (see [`bot`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BotsConfig {
+    pub options: BotOptions,
+    /// Share of the clients that watch running rooms instead of playing.
+    pub spectator_share: f64,
+}
+
+impl BotsConfig {
+    /// How many of `clients` are spectators.
+    pub fn spectators(&self, clients: usize) -> usize {
+        ((clients as f64 * self.spectator_share).round() as usize).min(clients)
+    }
+
+    /// Client `number`'s role: spectators are the last numbers, so they
+    /// connect when the players' rooms are already running.
+    pub fn role_of(&self, number: usize, clients: usize) -> Role {
+        if number >= clients - self.spectators(clients) {
+            Role::Spectator
+        } else {
+            Role::Player
+        }
+    }
 }
 
 impl Default for LoadConfig {
@@ -147,6 +180,8 @@ impl Default for LoadConfig {
             drain_timeout: Duration::from_secs(2),
             pin_cores: Vec::new(),
             nickname_prefix: "bot".to_owned(),
+            bots: None,
+            progress: false,
         }
     }
 }
@@ -214,6 +249,15 @@ impl LoadConfig {
         if self.transport == Transport::WebSocket && self.channel == PingChannel::Datagram {
             return invalid("WebSocket has no datagrams: use the stream channel");
         }
+        if let Some(bots) = &self.bots {
+            if !(0.0..=1.0).contains(&bots.spectator_share) {
+                return invalid("the spectator share must be between 0 and 1");
+            }
+            let pps = bots.options.pieces_per_second;
+            if !(pps.is_finite() && (0.1..=30.0).contains(&pps)) {
+                return invalid("pieces per second must be between 0.1 and 30");
+            }
+        }
         Ok(())
     }
 
@@ -278,19 +322,48 @@ pub fn run_observed(
     };
     observe(Phase::Started);
     let started = Instant::now();
+    let (samples, received) = mpsc::channel();
     let mut handles = Vec::with_capacity(config.threads);
     for index in 0..config.threads {
-        let plan = worker::Plan::new(config, index, Arc::clone(&endpoint), clock, timeline);
+        let mut plan = worker::Plan::new(config, index, Arc::clone(&endpoint), clock, timeline);
+        plan.samples = Some(samples.clone());
         let handle = std::thread::Builder::new()
             .name(format!("load-{index}"))
             .spawn(move || worker::run(plan))
             .map_err(|error| LoadError::Worker { worker: index, reason: error.to_string() })?;
         handles.push(handle);
     }
-    sleep_until(&clock, timeline.measure_start_us);
-    observe(Phase::MeasureStarted);
-    sleep_until(&clock, timeline.measure_end_us);
-    observe(Phase::MeasureEnded);
+    drop(samples);
+    let mut progress = Progress::new(config, start_us);
+    let mut phases = [
+        (timeline.measure_start_us, Phase::MeasureStarted),
+        (timeline.measure_end_us, Phase::MeasureEnded),
+    ]
+    .into_iter()
+    .peekable();
+    // Until the window closes: a progress line a second, and the phases.
+    while let Some(&(at_us, phase)) = phases.peek() {
+        let deadline_us = at_us.min(progress.next_print_us);
+        loop {
+            match received.recv_timeout(clock.until(clock.now(), deadline_us)) {
+                Ok(sample) => progress.add(sample),
+                Err(mpsc::RecvTimeoutError::Timeout) => break,
+                // Every worker ended early (its error comes with the join).
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(clock.until(clock.now(), deadline_us));
+                    break;
+                }
+            }
+        }
+        let now_us = clock.now().monotonic_us;
+        if now_us >= progress.next_print_us {
+            progress.second(now_us);
+        }
+        if now_us >= at_us {
+            observe(phase);
+            phases.next();
+        }
+    }
     let mut threads = Vec::with_capacity(handles.len());
     for (index, handle) in handles.into_iter().enumerate() {
         let stats = handle
@@ -299,16 +372,123 @@ pub fn run_observed(
             .map_err(|reason| LoadError::Worker { worker: index, reason })?;
         threads.push(stats);
     }
-    Ok(LoadReport::merge(config, threads, started.elapsed()))
+    let mut report = LoadReport::merge(config, threads, started.elapsed());
+    report.seconds = progress.seconds;
+    Ok(report)
 }
 
-fn sleep_until(clock: &Clock, deadline_us: u64) {
-    loop {
-        let now_us = clock.now().monotonic_us;
-        if now_us >= deadline_us {
-            return;
+/// What a worker tells the run once a second.
+#[derive(Debug)]
+pub(crate) struct WorkerSample {
+    pub worker: usize,
+    pub connected: u64,
+    /// Every session's traffic since the start, closed ones included.
+    pub traffic: crate::client::Traffic,
+    /// Input-to-acknowledgement latencies since the last sample.
+    pub ack_us: hdrhistogram::Histogram<u64>,
+    pub rooms: Vec<u64>,
+    pub errors: u64,
+}
+
+/// The per-second view across workers: the progress line and the plot.
+struct Progress {
+    enabled: bool,
+    start_us: u64,
+    next_print_us: u64,
+    latest: Vec<Option<WorkerSample>>,
+    last_traffic: crate::client::Traffic,
+    last_print_us: u64,
+    second_ack: hdrhistogram::Histogram<u64>,
+    all_ack: hdrhistogram::Histogram<u64>,
+    seconds: Vec<SecondSample>,
+}
+
+impl Progress {
+    fn new(config: &LoadConfig, start_us: u64) -> Progress {
+        Progress {
+            enabled: config.progress,
+            start_us,
+            // A quarter second after the workers' samples (taken on whole
+            // seconds), so each line sees every worker's latest.
+            next_print_us: start_us + 1_250_000,
+            latest: (0..config.threads).map(|_| None).collect(),
+            last_traffic: crate::client::Traffic::default(),
+            last_print_us: start_us,
+            second_ack: report::new_histogram(),
+            all_ack: report::new_histogram(),
+            seconds: Vec::new(),
         }
-        std::thread::sleep(Duration::from_micros(deadline_us - now_us));
+    }
+
+    fn add(&mut self, sample: WorkerSample) {
+        let _ = self.second_ack.add(&sample.ack_us);
+        let _ = self.all_ack.add(&sample.ack_us);
+        let worker = sample.worker;
+        if let Some(entry) = self.latest.get_mut(worker) {
+            *entry = Some(sample);
+        }
+    }
+
+    fn second(&mut self, now_us: u64) {
+        self.next_print_us += 1_000_000;
+        if self.next_print_us <= now_us {
+            self.next_print_us = now_us + 1_000_000;
+        }
+        let mut traffic = crate::client::Traffic::default();
+        let (mut connected, mut errors) = (0, 0);
+        let mut rooms: Vec<u64> = Vec::new();
+        for sample in self.latest.iter().flatten() {
+            traffic.add(&sample.traffic);
+            connected += sample.connected;
+            errors += sample.errors;
+            rooms.extend_from_slice(&sample.rooms);
+        }
+        rooms.sort_unstable();
+        rooms.dedup();
+        let elapsed_s = (now_us - self.last_print_us).max(1) as f64 / 1e6;
+        let delta = traffic.since(&self.last_traffic);
+        let quantile_ms = |histogram: &hdrhistogram::Histogram<u64>, q: f64| {
+            if histogram.is_empty() {
+                f64::NAN
+            } else {
+                histogram.value_at_quantile(q) as f64 / 1e3
+            }
+        };
+        let second = SecondSample {
+            t_s: (now_us - self.start_us) as f64 / 1e6,
+            connected,
+            rooms: rooms.len(),
+            messages_in_per_s: delta.messages_in as f64 / elapsed_s,
+            messages_out_per_s: delta.messages_out as f64 / elapsed_s,
+            p50_ms: quantile_ms(&self.second_ack, 0.5),
+            p90_ms: quantile_ms(&self.second_ack, 0.9),
+            p99_ms: quantile_ms(&self.second_ack, 0.99),
+            max_ms: if self.second_ack.is_empty() {
+                f64::NAN
+            } else {
+                self.second_ack.max() as f64 / 1e3
+            },
+            p99_so_far_ms: quantile_ms(&self.all_ack, 0.99),
+            errors,
+        };
+        if self.enabled {
+            eprintln!(
+                "[{:>5.0}s] clients {:>6}  rooms {:>5}  msgs/s in {:>9.0} out {:>9.0}  \
+                 ack p99 {:>7.2} ms (so far {:>7.2} ms)  errors {}",
+                second.t_s,
+                second.connected,
+                second.rooms,
+                second.messages_in_per_s,
+                second.messages_out_per_s,
+                second.p99_ms,
+                second.p99_so_far_ms,
+                second.errors,
+            );
+        }
+        self.seconds.push(second);
+        self.second_ack.reset();
+        self.last_traffic = traffic;
+        self.last_print_us = now_us;
     }
 }
 

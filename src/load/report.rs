@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
 use super::{LoadConfig, RTT_SIGNIFICANT_DIGITS, RTT_US_HIGHEST, RTT_US_LOWEST};
+use crate::client::Traffic;
 
 /// Errors by reason ("connect: I/O: Connection refused", "closed by server:
 /// Timeout"...). Touched only when something fails, so a `String` key per
@@ -57,6 +58,31 @@ pub struct ThreadStats {
     pub errors: ErrorCounts,
     /// CPU time of the worker thread over the whole run.
     pub cpu_time: Duration,
+    // ----- bots (zero for the echo load) -----
+    /// Input-to-acknowledgement latency of Inputs sent in the window, us.
+    pub ack_us: Histogram<u64>,
+    /// State inter-arrival jitter in the window, us (see `load::bot`).
+    pub jitter_us: Histogram<u64>,
+    /// From opening the transport to the Welcome, us (whole run).
+    pub connect_us: Histogram<u64>,
+    /// State messages (ArenaState, TetrisDelta, TetrisSnapshot) received in
+    /// the window.
+    pub states_received: u64,
+    /// Input messages sent in the window (resends not included).
+    pub inputs_sent: u64,
+    pub inputs_resent: u64,
+    /// Inputs sent in the window whose acknowledgement never came.
+    pub inputs_unacked: u64,
+    pub rooms_joined: u64,
+    /// Players that left a room they were alone in to quick-join again.
+    pub requeues: u64,
+    pub games_started: u64,
+    pub games_finished: u64,
+    pub pieces_locked: u64,
+    /// Messages and bytes of every session, in the window.
+    pub traffic: Traffic,
+    /// Rooms the worker's bots were in when the window closed.
+    pub rooms: Vec<u64>,
 }
 
 impl ThreadStats {
@@ -75,6 +101,20 @@ impl ThreadStats {
             clients_unclosed: 0,
             errors: ErrorCounts::default(),
             cpu_time: Duration::ZERO,
+            ack_us: new_histogram(),
+            jitter_us: new_histogram(),
+            connect_us: new_histogram(),
+            states_received: 0,
+            inputs_sent: 0,
+            inputs_resent: 0,
+            inputs_unacked: 0,
+            rooms_joined: 0,
+            requeues: 0,
+            games_started: 0,
+            games_finished: 0,
+            pieces_locked: 0,
+            traffic: Traffic::default(),
+            rooms: Vec::new(),
         }
     }
 }
@@ -105,7 +145,7 @@ pub struct RttSummary {
 }
 
 impl RttSummary {
-    fn of(histogram: &Histogram<u64>) -> RttSummary {
+    pub fn of(histogram: &Histogram<u64>) -> RttSummary {
         if histogram.is_empty() {
             return RttSummary::default();
         }
@@ -153,6 +193,52 @@ pub struct LoadReport {
     pub elapsed: Duration,
     /// The merged histogram, for callers that want other quantiles.
     pub histogram: Histogram<u64>,
+    /// `ludus bots` only: what the game bots measured.
+    pub bots: Option<BotsReport>,
+    /// One entry per second of the run (progress and plot).
+    pub seconds: Vec<SecondSample>,
+}
+
+/// What the game bots measured, merged.
+#[derive(Debug, Clone)]
+pub struct BotsReport {
+    pub game: &'static str,
+    pub spectators: usize,
+    /// Distinct rooms the bots were in when the window closed.
+    pub rooms: usize,
+    pub ack: RttSummary,
+    pub jitter: RttSummary,
+    pub connect: RttSummary,
+    pub states_received: u64,
+    pub inputs_sent: u64,
+    pub inputs_resent: u64,
+    pub inputs_unacked: u64,
+    pub rooms_joined: u64,
+    pub requeues: u64,
+    pub games_started: u64,
+    pub games_finished: u64,
+    pub pieces_locked: u64,
+    pub traffic: Traffic,
+    pub ack_histogram: Histogram<u64>,
+}
+
+/// One second of a run, as the progress line shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SecondSample {
+    /// Seconds since the run started.
+    pub t_s: f64,
+    pub connected: u64,
+    pub rooms: usize,
+    pub messages_in_per_s: f64,
+    pub messages_out_per_s: f64,
+    /// Input-to-acknowledgement latency of this second, ms (NaN: none).
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// p99 of everything so far, ms.
+    pub p99_so_far_ms: f64,
+    pub errors: u64,
 }
 
 impl LoadReport {
@@ -186,7 +272,9 @@ impl LoadReport {
             errors,
             load_cpu_time: threads.iter().map(|stats| stats.cpu_time).sum(),
             elapsed,
+            bots: config.bots.as_ref().map(|bots| BotsReport::merge(config, bots, &threads)),
             histogram,
+            seconds: Vec::new(),
         }
     }
 
@@ -225,6 +313,144 @@ impl LoadReport {
             "load_cpu_s": round(self.load_cpu_time.as_secs_f64(), 3),
             "elapsed_s": round(self.elapsed.as_secs_f64(), 3),
         })
+    }
+
+    /// The report of `ludus bots` (schema in docs/BENCHMARKS.md).
+    pub fn to_bots_json(&self) -> Value {
+        let window_s = self.duration.as_secs_f64();
+        let per_s = |count: u64| round(count as f64 / window_s, 1);
+        let mut json = json!({
+            "clients": self.clients_target,
+            "clients_connected": self.clients_connected,
+            "clients_connected_at_end": self.clients_connected_at_end,
+            "connect_failures": self.connect_failures,
+            "sessions_lost": self.sessions_lost,
+            "transport": self.transport,
+            "threads": self.threads,
+            "duration_s": window_s,
+            "rtt_ms": summary_ms(&self.rtt),
+            "pings_sent": self.pings_sent,
+            "pongs_received": self.pongs_received,
+            "errors": self.errors.0,
+            "errors_total": self.errors.total(),
+            "error_rate": round(self.error_rate(), 6),
+            "bots_cpu_s": round(self.load_cpu_time.as_secs_f64(), 3),
+            "elapsed_s": round(self.elapsed.as_secs_f64(), 3),
+        });
+        if let Some(bots) = &self.bots {
+            let extra = json!({
+                "game": bots.game,
+                "spectators": bots.spectators,
+                "rooms": bots.rooms,
+                "msgs_in_per_s": per_s(bots.traffic.messages_in),
+                "msgs_out_per_s": per_s(bots.traffic.messages_out),
+                "bytes_in_per_s": per_s(bots.traffic.bytes_in),
+                "bytes_out_per_s": per_s(bots.traffic.bytes_out),
+                "states_per_s": per_s(bots.states_received),
+                "latency_ms": summary_ms(&bots.ack),
+                "jitter_ms": summary_ms(&bots.jitter),
+                "connect_ms": summary_ms(&bots.connect),
+                "inputs_sent": bots.inputs_sent,
+                "inputs_resent": bots.inputs_resent,
+                "inputs_unacked": bots.inputs_unacked,
+                "rooms_joined": bots.rooms_joined,
+                "requeues": bots.requeues,
+                "games_started": bots.games_started,
+                "games_finished": bots.games_finished,
+                "pieces_locked": bots.pieces_locked,
+            });
+            if let (Value::Object(json), Value::Object(extra)) = (&mut json, extra) {
+                json.extend(extra);
+            }
+        }
+        json["seconds"] = self
+            .seconds
+            .iter()
+            .map(|second| {
+                json!({
+                    "t_s": round(second.t_s, 1),
+                    "connected": second.connected,
+                    "rooms": second.rooms,
+                    "msgs_in_per_s": round(second.messages_in_per_s, 1),
+                    "msgs_out_per_s": round(second.messages_out_per_s, 1),
+                    "p50_ms": finite(second.p50_ms),
+                    "p99_ms": finite(second.p99_ms),
+                    "errors": second.errors,
+                })
+            })
+            .collect();
+        json
+    }
+
+    /// Clients that failed (never connected, or lost their session) and
+    /// other errors, per client started.
+    pub fn error_rate(&self) -> f64 {
+        self.errors.total() as f64 / self.clients_target.max(1) as f64
+    }
+}
+
+impl BotsReport {
+    fn merge(config: &LoadConfig, bots: &super::BotsConfig, threads: &[ThreadStats]) -> Self {
+        let mut ack = new_histogram();
+        let mut jitter = new_histogram();
+        let mut connect = new_histogram();
+        let mut traffic = Traffic::default();
+        let mut rooms: Vec<u64> = Vec::new();
+        for stats in threads {
+            ack.add(&stats.ack_us).expect("equal bounds");
+            jitter.add(&stats.jitter_us).expect("equal bounds");
+            connect.add(&stats.connect_us).expect("equal bounds");
+            traffic.add(&stats.traffic);
+            rooms.extend_from_slice(&stats.rooms);
+        }
+        rooms.sort_unstable();
+        rooms.dedup();
+        let sum = |field: fn(&ThreadStats) -> u64| threads.iter().map(field).sum::<u64>();
+        BotsReport {
+            game: match bots.options.game {
+                crate::proto::wire::GameKind::Arena => "arena",
+                crate::proto::wire::GameKind::Tetris => "tetris",
+            },
+            spectators: bots.spectators(config.clients),
+            rooms: rooms.len(),
+            ack: RttSummary::of(&ack),
+            jitter: RttSummary::of(&jitter),
+            connect: RttSummary::of(&connect),
+            states_received: sum(|stats| stats.states_received),
+            inputs_sent: sum(|stats| stats.inputs_sent),
+            inputs_resent: sum(|stats| stats.inputs_resent),
+            inputs_unacked: sum(|stats| stats.inputs_unacked),
+            rooms_joined: sum(|stats| stats.rooms_joined),
+            requeues: sum(|stats| stats.requeues),
+            games_started: sum(|stats| stats.games_started),
+            games_finished: sum(|stats| stats.games_finished),
+            pieces_locked: sum(|stats| stats.pieces_locked),
+            traffic,
+            ack_histogram: ack,
+        }
+    }
+}
+
+/// Percentiles in milliseconds (the report's unit for people).
+fn summary_ms(summary: &RttSummary) -> Value {
+    let ms = |us: u64| round(us as f64 / 1e3, 3);
+    json!({
+        "count": summary.count,
+        "p50": ms(summary.p50_us),
+        "p90": ms(summary.p90_us),
+        "p99": ms(summary.p99_us),
+        "p999": ms(summary.p999_us),
+        "max": ms(summary.max_us),
+        "mean": round(summary.mean_us / 1e3, 3),
+    })
+}
+
+/// NaN (no sample that second) as null.
+fn finite(value: f64) -> Value {
+    if value.is_finite() {
+        json!(round(value, 3))
+    } else {
+        Value::Null
     }
 }
 

@@ -7,18 +7,20 @@
 //! timers are re-armed after every call into it. Nothing here blocks or
 //! sleeps outside `poll`.
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
 use mio::{Events, Poll, Token};
 use slab::Slab;
 
-use super::report::ThreadStats;
-use super::{Endpoint, LoadConfig, PingChannel, Timeline};
+use super::bot::{Bot, Meter};
+use super::report::{new_histogram, ThreadStats};
+use super::{BotsConfig, Endpoint, LoadConfig, PingChannel, Timeline, WorkerSample};
 use crate::client::wt::{self, WtClient, WtOptions};
 use crate::client::{
     Channel, ClientError, ClientEvent, Clock, CloseReason, CloseSource, Credentials, Now,
-    SendError, Trust, WsClient,
+    SendError, Traffic, Trust, WsClient,
 };
 use crate::proto::wire::ErrorCode;
 use crate::reactor::sys;
@@ -28,6 +30,10 @@ use crate::reactor::timer::{TimerKey, TimerWheel};
 const TIMER_TRANSPORT: u8 = 0;
 /// The client's next Ping.
 const TIMER_PING: u8 = 1;
+/// The bot's next action (input, placement, ready, room list).
+const TIMER_BOT: u8 = 2;
+/// Between two samples a worker sends the run (progress line, plot).
+const SAMPLE_INTERVAL_US: u64 = 1_000_000;
 /// Readiness events taken per `poll` call.
 const EVENTS_CAPACITY: usize = 1_024;
 /// Connections opened per loop turn at most, so a late ramp does not
@@ -53,6 +59,11 @@ pub(crate) struct Plan {
     timeline: Timeline,
     pin_core: Option<usize>,
     nickname_prefix: String,
+    index: usize,
+    total_clients: usize,
+    bots: Option<BotsConfig>,
+    /// Where the per-second samples go (none in unit tests).
+    pub(crate) samples: Option<mpsc::Sender<WorkerSample>>,
 }
 
 impl Plan {
@@ -87,6 +98,10 @@ impl Plan {
             pin_core: (!config.pin_cores.is_empty())
                 .then(|| config.pin_cores[index % config.pin_cores.len()]),
             nickname_prefix: config.nickname_prefix.clone(),
+            index,
+            total_clients: config.clients,
+            bots: config.bots,
+            samples: None,
         }
     }
 }
@@ -160,6 +175,9 @@ struct Slot {
     accounted: bool,
     next_ping_us: u64,
     number: u32,
+    connect_started_us: u64,
+    /// The game bot (`ludus bots`); None in the echo load.
+    bot: Option<Box<Bot>>,
 }
 
 struct Worker {
@@ -178,6 +196,12 @@ struct Worker {
     pinging_over: bool,
     /// Sessions told to close.
     closing: bool,
+    /// Acknowledgement latencies since the last sample.
+    interval_ack_us: Histogram<u64>,
+    next_sample_us: u64,
+    /// Traffic of the sessions already removed.
+    traffic_retired: Traffic,
+    traffic_at_window_start: Traffic,
 }
 
 /// Runs one worker to the end of the timeline and returns its counts.
@@ -195,6 +219,7 @@ pub(crate) fn run(plan: Plan) -> Result<ThreadStats, String> {
         }
         worker.connect_due(now);
         worker.fire_timers();
+        worker.sample(worker.plan.clock.now());
         if worker.finished(worker.plan.clock.now()) {
             // The timers closed the last client: do not wait in poll.
             break;
@@ -225,6 +250,7 @@ impl Worker {
             Endpoint::WebSocket { .. } => (None, None),
         };
         let now_ms = plan.clock.now().monotonic_us / 1_000;
+        let first_sample_us = plan.timeline.start_us + SAMPLE_INTERVAL_US;
         Ok(Worker {
             slots: Slab::with_capacity(plan.clients),
             wheel: TimerWheel::new(now_ms),
@@ -239,6 +265,10 @@ impl Worker {
             measure_recorded: false,
             pinging_over: false,
             closing: false,
+            interval_ack_us: new_histogram(),
+            next_sample_us: first_sample_us,
+            traffic_retired: Traffic::default(),
+            traffic_at_window_start: Traffic::default(),
         })
     }
 
@@ -253,13 +283,60 @@ impl Worker {
         if !self.measure_recorded && now.monotonic_us >= timeline.measure_start_us {
             self.measure_recorded = true;
             self.stats.connected_at_measure_start = self.established;
+            self.traffic_at_window_start = self.traffic_total();
         }
         if !self.pinging_over && now.monotonic_us >= timeline.measure_end_us {
             self.pinging_over = true;
             self.stats.connected_at_measure_end = self.established;
+            self.stats.traffic = self.traffic_total().since(&self.traffic_at_window_start);
+            self.stats.rooms = self.rooms();
         }
         if !self.closing && now.monotonic_us >= timeline.measure_end_us + PONG_LINGER_US {
             self.close_all(now);
+        }
+    }
+
+    /// Every session's traffic since the start, removed ones included.
+    fn traffic_total(&mut self) -> Traffic {
+        let mut total = self.traffic_retired;
+        for (_, slot) in self.slots.iter_mut() {
+            total.add(&slot.connection.session_mut().traffic());
+        }
+        total
+    }
+
+    /// The rooms the bots are in now, each once.
+    fn rooms(&self) -> Vec<u64> {
+        let mut rooms: Vec<u64> = self
+            .slots
+            .iter()
+            .filter_map(|(_, slot)| slot.bot.as_ref().and_then(|bot| bot.room_id()))
+            .collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        rooms
+    }
+
+    /// Once a second: what the run's progress line and plot need.
+    fn sample(&mut self, now: Now) {
+        if now.monotonic_us < self.next_sample_us || self.plan.samples.is_none() {
+            return;
+        }
+        self.next_sample_us = (self.next_sample_us + SAMPLE_INTERVAL_US)
+            .max(now.monotonic_us + SAMPLE_INTERVAL_US / 2);
+        let ack_us = self.interval_ack_us.clone();
+        self.interval_ack_us.reset();
+        let sample = WorkerSample {
+            worker: self.plan.index,
+            connected: self.established,
+            traffic: self.traffic_total(),
+            ack_us,
+            rooms: self.rooms(),
+            errors: self.stats.errors.total(),
+        };
+        if let Some(samples) = &self.plan.samples {
+            // The run stopped listening: nothing to report to.
+            let _ = samples.send(sample);
         }
     }
 
@@ -288,6 +365,9 @@ impl Worker {
         }
         if let Some(timer_ms) = self.wheel.timeout_ms(now_us / 1_000) {
             deadline_us = deadline_us.min(now_us + timer_ms * 1_000);
+        }
+        if self.plan.samples.is_some() {
+            deadline_us = deadline_us.min(self.next_sample_us);
         }
         Duration::from_micros(deadline_us.saturating_sub(now_us))
     }
@@ -327,12 +407,18 @@ impl Worker {
         if let Err(error) = connection.register(self.poll.registry(), Token(index)) {
             return self.connect_failed(&format!("register: {error}"));
         }
+        let bot = self.plan.bots.map(|bots| {
+            let role = bots.role_of(number as usize, self.plan.total_clients);
+            Box::new(Bot::new(role, bots.options, number))
+        });
         entry.insert(Slot {
             connection,
             established: false,
             accounted: false,
             next_ping_us: 0,
             number,
+            connect_started_us: now.monotonic_us,
+            bot,
         });
         self.slots[index].connection.flush(now);
         self.after_io(index, now);
@@ -380,6 +466,7 @@ impl Worker {
             let index = key.owner as usize;
             match key.kind {
                 TIMER_PING => self.ping(index),
+                TIMER_BOT => self.wake_bot(index),
                 _ => {
                     let now = self.plan.clock.now();
                     if let Some(slot) = self.slots.get_mut(index) {
@@ -408,12 +495,23 @@ impl Worker {
                     }
                 }
                 ClientEvent::Closed(reason) => self.on_closed(index, &reason),
-                ClientEvent::Message(_) => {}
+                ClientEvent::Message(message) => self.bot_message(index, &message, now),
             }
         }
         let slot = &mut self.slots[index];
+        if slot.bot.is_some() && slot.connection.session_mut().pending_bytes() > 0 {
+            // What the bot queued in answer goes out now.
+            slot.connection.flush(now);
+        }
         if slot.connection.is_done() {
             return self.remove(index);
+        }
+        let bot_key = TimerKey { owner: index as u32, kind: TIMER_BOT };
+        match slot.bot.as_ref().and_then(|bot| bot.wake_at_us()) {
+            Some(wake_us) if !self.closing => {
+                let _ = self.wheel.arm(bot_key, wake_us.div_ceil(1_000));
+            }
+            _ => self.wheel.cancel(bot_key),
         }
         let key = TimerKey { owner: index as u32, kind: TIMER_TRANSPORT };
         match slot.connection.poll_timeout() {
@@ -430,6 +528,13 @@ impl Worker {
         let interval_us = self.plan.ping_interval_us;
         let slot = &mut self.slots[index];
         slot.established = true;
+        let handshake_us = now.monotonic_us.saturating_sub(slot.connect_started_us);
+        self.stats.connect_us.saturating_record(handshake_us.max(1));
+        if let Some(bot) = slot.bot.as_mut() {
+            if !self.closing {
+                bot.on_established(slot.connection.session_mut(), now);
+            }
+        }
         if interval_us == 0 || self.pinging_over {
             return;
         }
@@ -462,10 +567,39 @@ impl Worker {
         self.connect_failed(&detail);
     }
 
+    /// A message for the bot: it may answer (flushed by `after_io`).
+    fn bot_message(&mut self, index: usize, message: &crate::proto::wire::Message, now: Now) {
+        let in_window = self.in_window(now.monotonic_us);
+        let Worker { slots, stats, interval_ack_us, closing, .. } = self;
+        let slot = &mut slots[index];
+        let Some(bot) = slot.bot.as_mut() else { return };
+        if *closing {
+            return;
+        }
+        let mut meter = Meter { in_window, stats, interval_ack_us };
+        bot.on_message(message, slot.connection.session_mut(), now, &mut meter);
+    }
+
+    fn wake_bot(&mut self, index: usize) {
+        let now = self.plan.clock.now();
+        let in_window = self.in_window(now.monotonic_us);
+        let Worker { slots, stats, interval_ack_us, closing, .. } = self;
+        let Some(slot) = slots.get_mut(index) else { return };
+        let Some(bot) = slot.bot.as_mut() else { return };
+        if *closing {
+            return;
+        }
+        let mut meter = Meter { in_window, stats, interval_ack_us };
+        bot.on_wake(slot.connection.session_mut(), now, &mut meter);
+        slot.connection.flush(now);
+        self.after_io(index, now);
+    }
+
     fn remove(&mut self, index: usize) {
         let mut slot = self.slots.remove(index);
         slot.connection.deregister(self.poll.registry());
-        for kind in [TIMER_TRANSPORT, TIMER_PING] {
+        self.traffic_retired.add(&slot.connection.session_mut().traffic());
+        for kind in [TIMER_TRANSPORT, TIMER_PING, TIMER_BOT] {
             self.wheel.cancel(TimerKey { owner: index as u32, kind });
         }
         if !self.closing && !slot.accounted {
