@@ -1,5 +1,5 @@
 # Ludus: the two commands are `make run` and `make test`.
-.PHONY: run test setup services acceptance-deps acceptance bench-transport build check unit js fuzz-smoke fuzz bench generated fmt lint clean
+.PHONY: run test setup services acceptance-deps acceptance bench-transport bench-load build check unit js fuzz-smoke fuzz bench generated fmt lint clean
 
 CARGO ?= cargo
 FUZZ_SECONDS ?= 20
@@ -59,9 +59,16 @@ fuzz-smoke:
 fuzz:
 	bash scripts/fuzz.sh 600
 
-## bench: criterion benchmarks of the hot paths
-bench:
-	$(CARGO) bench --bench wire
+## bench: criterion benchmarks of every hot path (codec, simulation, reactor
+## echo), then the capacity scenarios (server and bots as separate processes,
+## pinned to different cores); reports under target/criterion and target/bench
+bench: build
+	$(CARGO) bench --bench wire --bench sim_tetris --bench sim_arena --bench reactor_echo
+	python3 scripts/bench-load.py --out target/bench
+
+## bench-load: only the capacity scenarios (GAMES=arena,tetris STEPS=500,1000,...)
+bench-load: build
+	python3 scripts/bench-load.py --out target/bench $(if $(GAMES),--games $(GAMES)) $(if $(STEPS),--steps $(STEPS))
 
 ## bench-transport: echo load against `ludus serve` and a wtransport peer (release build)
 bench-transport:

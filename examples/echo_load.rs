@@ -198,7 +198,7 @@ fn raise_nofile_limit() -> u64 {
 
 fn sample_server(pid: u32) -> Option<ServerSample> {
     Some(ServerSample {
-        cpu_us: cpu_us(pid)?,
+        cpu_us: ludus::reactor::sys::process_cpu_us(pid)?,
         rss_kib: rss_kib(pid)?,
         udp_receive_buffer_errors: udp_receive_buffer_errors().unwrap_or(0),
     })
@@ -211,19 +211,6 @@ fn udp_receive_buffer_errors() -> Option<u64> {
     let (names, values) = (udp.next()?, udp.next()?);
     let column = names.split_whitespace().position(|name| name == "RcvbufErrors")?;
     values.split_whitespace().nth(column)?.parse().ok()
-}
-
-/// utime + stime of a whole process (all its threads), microseconds.
-fn cpu_us(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces: fields are counted after its ')'.
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // Fields 14 and 15 of stat(5) are the 12th and 13th after the name.
-    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Some(ticks * 1_000_000 / ticks_per_second)
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {

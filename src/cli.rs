@@ -219,6 +219,10 @@ pub struct BotsArgs {
     /// Share of the bots that spectate running rooms instead of playing.
     #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_fraction)]
     pub spectators: f64,
+    /// Share of the players that drop their transport (no Bye) once into
+    /// every game and resume their session and seat with the resume token.
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub reconnect: f64,
     /// Tetris pieces each bot places per second.
     #[arg(long, value_name = "PPS", default_value_t = 2.0)]
     pub pps: f64,
@@ -237,6 +241,10 @@ pub struct BotsArgs {
     /// Between two Pings of one bot, milliseconds (the RTT figures).
     #[arg(long, value_name = "MS", default_value_t = 1_000)]
     pub ping_ms: u64,
+    /// Process id of a server on this machine: its CPU time over the
+    /// window goes in the report (server_cpu_s, server_cpu_us_per_state).
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,

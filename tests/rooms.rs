@@ -310,3 +310,61 @@ fn a_tetris_duel_across_shards_ends_with_results_both_players_agree_on() {
     assert_eq!(order, [(ann_id, 1), (bob_id, 2)]);
     assert!(on_ann.results[1].pieces >= 5, "Bob placed pieces: {:?}", on_ann.results[1]);
 }
+
+#[test]
+fn a_resumed_session_takes_the_seat_and_the_old_sessions_close_is_ignored() {
+    let server = start_server(2);
+    let (mut ann, ann_id) = ws(&server, "ann");
+    let (mut bob, _) = ws(&server, "bob");
+    let token = ann.session().welcome().unwrap().resume_token.as_str().to_owned();
+    ann.send(&wire::RoomCreate {
+        game: GameKind::Arena,
+        capacity: 2,
+        private: true,
+        name: Text::new("resume").unwrap(),
+    })
+    .unwrap();
+    let room = joined(&mut ann);
+    bob.send(&wire::RoomJoinByCode { code: room.code.clone() }).unwrap();
+    joined(&mut bob);
+    for client in [&mut ann, &mut bob] {
+        client.send(&wire::RoomReady { ready: true }).unwrap();
+    }
+    expect(&mut ann, "GameStart", |m| matches!(m, Message::GameStart(_)).then_some(()));
+    ann.send(&input(1, 0b0010)).unwrap();
+    expect(&mut ann, "input 1 acknowledged", |m| match m {
+        Message::ArenaState(state) => position(state, 0).filter(|p| p.2 == 1),
+        _ => None,
+    });
+
+    // Ann's network "fails" without the server noticing: her old session
+    // stays open while a new one (any shard) resumes with her token.
+    let url = format!("ws://{}/ws", server.http);
+    let mut again = client::blocking::connect_ws(&url, &WsOptions::default()).unwrap();
+    let credentials = client::Credentials { resume_token: Some(token), ..Default::default() };
+    let welcome = again.hello_with(&credentials, WAIT).expect("Welcome");
+    assert!(welcome.resumed);
+    assert_eq!(welcome.player_id, ann_id);
+    again.send(&wire::RoomJoin { room_id: room.room_id, reservation_token: None }).unwrap();
+    let back = joined(&mut again);
+    assert_eq!((back.phase, back.your_slot), (RoomPhase::Playing, 0));
+    expect(&mut again, "GameStart again", |m| matches!(m, Message::GameStart(_)).then_some(()));
+
+    // Now the old session closes: the seat stays with the new one.
+    let _ = ann.close();
+    again.send(&input(2, 0b0010)).unwrap();
+    let seq = expect(&mut bob, "input 2 from the resumed session", |m| match m {
+        Message::MemberLeft(left) => panic!("bob saw ann leave: {left:?}"),
+        Message::ArenaState(state) => position(state, 0).map(|p| p.2).filter(|seq| *seq == 2),
+        _ => None,
+    });
+    assert_eq!(seq, 2, "the sequence carries on from the server's last_input_seq");
+    // Still playing a second later: no disconnect reached the room.
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        if let Ok(Message::MemberLeft(left)) = bob.recv(Duration::from_millis(100)) {
+            panic!("bob saw ann leave after the stale close: {left:?}");
+        }
+    }
+    expect(&mut again, "states keep coming", |m| matches!(m, Message::ArenaState(_)).then_some(()));
+}

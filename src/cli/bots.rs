@@ -9,9 +9,11 @@ use std::time::Duration;
 use super::{fail, BotGame, BotTransport, BotsArgs, EXIT_RUNTIME_FAILURE, EXIT_USAGE};
 use crate::load::plot::{write_plot, PlotSample};
 use crate::load::{
-    self, BotOptions, BotsConfig, LoadConfig, LoadReport, PingChannel, ServerTarget, Transport,
+    self, BotOptions, BotsConfig, LoadConfig, LoadReport, Phase, PingChannel, ServerTarget,
+    Transport,
 };
 use crate::proto::wire::GameKind;
+use crate::reactor::sys::process_cpu_us;
 
 /// Runs the bots and reports; the exit status says whether the run passed.
 pub(super) fn run(args: &BotsArgs) -> ExitCode {
@@ -33,11 +35,32 @@ pub(super) fn run(args: &BotsArgs) -> ExitCode {
             args.duration,
         );
     }
-    let report = match load::run(&config) {
+    // The server's CPU time at both ends of the window, when it is local.
+    let (mut cpu_start_us, mut cpu_end_us) = (None, None);
+    let observed = load::run_observed(&config, |phase| match (phase, args.server_pid) {
+        (Phase::MeasureStarted, Some(pid)) => cpu_start_us = process_cpu_us(pid),
+        (Phase::MeasureEnded, Some(pid)) => cpu_end_us = process_cpu_us(pid),
+        _ => {}
+    });
+    let report = match observed {
         Ok(report) => report,
         Err(error) => return fail(error, EXIT_RUNTIME_FAILURE),
     };
-    let json = report.to_bots_json();
+    let mut json = report.to_bots_json();
+    if let Some(pid) = args.server_pid {
+        let Some(cpu_us) = cpu_end_us.zip(cpu_start_us).map(|(end, start)| end - start) else {
+            return fail(format!("--server-pid {pid}: no CPU time in /proc"), EXIT_RUNTIME_FAILURE);
+        };
+        let states = report.bots.as_ref().map_or(0, |bots| bots.states_received);
+        json["server_cpu_s"] = serde_json::json!(cpu_us as f64 / 1e6);
+        json["server_cpu_share"] =
+            serde_json::json!(cpu_us as f64 / 1e6 / config.duration.as_secs_f64());
+        json["server_cpu_us_per_state"] = if states > 0 {
+            serde_json::json!((cpu_us as f64 / states as f64 * 1e3).round() / 1e3)
+        } else {
+            serde_json::Value::Null
+        };
+    }
     let text = serde_json::to_string_pretty(&json).expect("a JSON value serialises");
     println!("{text}");
     if let Some(path) = &args.json {
@@ -168,7 +191,11 @@ fn load_config(args: &BotsArgs) -> Result<LoadConfig, String> {
         drain_timeout: Duration::from_secs(3),
         pin_cores: args.cores.as_ref().map(|cores| cores.ids().to_vec()).unwrap_or_default(),
         nickname_prefix: "bot".into(),
-        bots: Some(BotsConfig { options, spectator_share: args.spectators }),
+        bots: Some(BotsConfig {
+            options,
+            spectator_share: args.spectators,
+            reconnect_share: args.reconnect,
+        }),
         progress: !args.quiet,
     })
 }

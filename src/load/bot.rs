@@ -22,7 +22,7 @@ use arrayvec::ArrayVec;
 
 use super::report::ThreadStats;
 use super::tetris_brain::{self, BotBoard, Weights};
-use crate::client::{ClientSession, Now};
+use crate::client::{ClientSession, Credentials, Now};
 use crate::proto::wire::{
     self, ArenaPlayer, ErrorCode, GameKind, LeaveReason, Message, PieceKind, RoomPhase,
     WireMessage, MAX_INPUT_REDUNDANCY,
@@ -58,6 +58,9 @@ const ALONE_REQUEUE_US: u64 = 2_000_000;
 /// A refused quick join is tried again after this long plus as much again
 /// at random.
 const JOIN_RETRY_US: u64 = 200_000;
+/// A reconnecting bot drops its transport this long into each game, plus
+/// up to as much again at random.
+const DROP_AFTER_US: u64 = 3_000_000;
 /// Between a match's results and getting ready for the rematch.
 const REMATCH_PAUSE_US: u64 = 1_000_000;
 /// A spectator with no running room to watch asks again after this long.
@@ -156,6 +159,13 @@ pub struct Bot {
     tetris: Box<Tetris>,
     /// When to quick-join again after a refusal.
     join_at_us: Option<u64>,
+    // Dropping and resuming (`--reconnect`).
+    reconnects: bool,
+    resume_token: Option<String>,
+    drop_at_us: Option<u64>,
+    drop_requested: bool,
+    /// When the transport was dropped, until the room is rejoined.
+    dropped_at_us: Option<u64>,
     // Spectator.
     list_at_us: Option<u64>,
 }
@@ -194,8 +204,41 @@ impl Bot {
                 placements: 0,
             }),
             join_at_us: None,
+            reconnects: false,
+            resume_token: None,
+            drop_at_us: None,
+            drop_requested: false,
+            dropped_at_us: None,
             list_at_us: None,
         }
+    }
+
+    /// A bot that drops its transport (no Bye) once into every game and
+    /// comes back with its resume token.
+    pub fn reconnecting(mut self) -> Bot {
+        self.reconnects = true;
+        self
+    }
+
+    /// The worker should drop this bot's transport now and reconnect with
+    /// [`Bot::resume_credentials`]; true once per request.
+    pub(crate) fn take_drop_request(&mut self, now_us: u64) -> bool {
+        if !std::mem::take(&mut self.drop_requested) {
+            return false;
+        }
+        self.dropped_at_us = Some(now_us);
+        // Nothing goes out until the new session rejoins the room.
+        self.playing = false;
+        self.next_input_us = None;
+        self.ready_at_us = None;
+        self.tetris.place_at_us = None;
+        self.tetris.resend_at_us = None;
+        self.tetris.last_input = None;
+        true
+    }
+
+    pub(crate) fn resume_credentials(&self) -> Credentials {
+        Credentials { resume_token: self.resume_token.clone(), ..Credentials::default() }
     }
 
     pub fn role(&self) -> Role {
@@ -208,8 +251,29 @@ impl Bot {
     }
 
     /// The session got its Welcome.
-    pub(crate) fn on_established(&mut self, session: &mut ClientSession, now: Now) {
-        self.player_id = session.welcome().map_or(0, |welcome| welcome.player_id);
+    pub(crate) fn on_established(
+        &mut self,
+        session: &mut ClientSession,
+        now: Now,
+        meter: &mut Meter,
+    ) {
+        let welcome = session.welcome();
+        self.player_id = welcome.map_or(0, |welcome| welcome.player_id);
+        let resumed = welcome.is_some_and(|welcome| welcome.resumed);
+        self.resume_token = welcome.map(|welcome| welcome.resume_token.as_str().to_owned());
+        if self.dropped_at_us.is_some() {
+            match self.room_id {
+                Some(room_id) if resumed => {
+                    self.send(session, &wire::RoomJoin { room_id, reservation_token: None }, meter);
+                    return;
+                }
+                _ => {
+                    meter.stats.errors.add("reconnect: the session was not resumed");
+                    self.dropped_at_us = None;
+                    self.leave_room();
+                }
+            }
+        }
         match self.role {
             Role::Player => self.quick_join(session),
             Role::Spectator => self.list_at_us = Some(now.monotonic_us),
@@ -225,6 +289,7 @@ impl Bot {
             self.tetris.place_at_us,
             self.tetris.resend_at_us,
             self.list_at_us,
+            self.drop_at_us,
         ]
         .into_iter()
         .flatten()
@@ -237,6 +302,11 @@ impl Bot {
         if due(self.ready_at_us) {
             self.ready_at_us = None;
             self.get_ready(session, now_us, meter);
+        }
+        if due(self.drop_at_us) {
+            self.drop_at_us = None;
+            self.drop_requested = true;
+            return;
         }
         if due(self.join_at_us) {
             self.join_at_us = None;
@@ -283,6 +353,20 @@ impl Bot {
                 self.ready_sent = false;
                 self.tick_us = SECOND_US / u64::from(joined.tick_hz.max(1));
                 meter.stats.rooms_joined += 1;
+                if let Some(dropped_us) = self.dropped_at_us.take() {
+                    // Back in the room after a drop: play on where it is.
+                    let latency_us = now_us.saturating_sub(dropped_us).max(1);
+                    meter.stats.reconnect_us.saturating_record(latency_us);
+                    if joined.phase == RoomPhase::Playing {
+                        self.playing = true;
+                        self.last_state = None;
+                        if self.options.game == GameKind::Arena {
+                            let phase_us = self.next_random() % (SECOND_US / ARENA_INPUT_HZ);
+                            self.next_input_us = Some(now_us + phase_us);
+                        }
+                        return;
+                    }
+                }
                 if joined.phase == RoomPhase::Waiting {
                     self.maybe_ready(session, now_us, meter);
                 }
@@ -307,6 +391,7 @@ impl Bot {
             Message::GameStart(start) => self.game_start(start, now_us, meter),
             Message::GameResults(_) => {
                 self.playing = false;
+                self.drop_at_us = None;
                 self.next_input_us = None;
                 self.tetris.place_at_us = None;
                 self.tetris.resend_at_us = None;
@@ -329,6 +414,13 @@ impl Bot {
                 if let Some(board) = own {
                     self.tetris.board = BotBoard::from_wire_cells(board.cells.as_bytes());
                     self.acknowledged(board.last_input_seq, now_us, meter);
+                    let waiting =
+                        self.tetris.place_at_us.is_none() && self.tetris.last_input.is_none();
+                    if let (Some(piece), true) = (&board.piece, self.playing && waiting) {
+                        // After a resume: the piece falling now is ours to place.
+                        self.tetris.piece = Some(piece.kind);
+                        self.tetris.place_at_us = Some(now_us);
+                    }
                 }
             }
             Message::TetrisDelta(delta) => {
@@ -442,6 +534,11 @@ impl Bot {
     }
 
     fn game_start(&mut self, start: &wire::GameStart, now_us: u64, meter: &mut Meter) {
+        if self.playing && self.room_id == Some(start.room_id) {
+            // Sent again after a resume, for the game we play already: the
+            // server kept our inputs' sequence, so we keep ours.
+            return;
+        }
         self.tick_us = SECOND_US / u64::from(start.tick_hz.max(1));
         self.last_state = None;
         if self.role != Role::Player {
@@ -454,13 +551,22 @@ impl Bot {
         self.playing = true;
         self.ready_sent = false;
         meter.stats.games_started += 1;
+        if self.reconnects {
+            self.drop_at_us = Some(now_us + DROP_AFTER_US + self.next_random() % DROP_AFTER_US);
+        }
         // Every game counts its inputs from 1 (the server's last_input_seq
         // starts at 0); unacknowledged ones of the last game are forgotten.
         self.seq = 0;
         self.history = [0; MAX_INPUT_REDUNDANCY];
         self.pending = [PendingInput::default(); PENDING_INPUTS];
         match self.options.game {
-            GameKind::Arena => self.next_input_us = Some(now_us),
+            // A random phase against the server's ticks, as real clients
+            // have: all bots in step just after a tick would each wait a
+            // whole tick and measure the phase, not the server.
+            GameKind::Arena => {
+                let phase_us = self.next_random() % (SECOND_US / ARENA_INPUT_HZ);
+                self.next_input_us = Some(now_us + phase_us);
+            }
             GameKind::Tetris => {
                 self.tetris.board = BotBoard::new();
                 self.tetris.last_input = None;

@@ -146,12 +146,22 @@ pub struct BotsConfig {
     pub options: BotOptions,
     /// Share of the clients that watch running rooms instead of playing.
     pub spectator_share: f64,
+    /// Share of the players that drop their transport once into every game
+    /// and resume their session (and seat) with the resume token.
+    pub reconnect_share: f64,
 }
 
 impl BotsConfig {
     /// How many of `clients` are spectators.
     pub fn spectators(&self, clients: usize) -> usize {
         ((clients as f64 * self.spectator_share).round() as usize).min(clients)
+    }
+
+    /// Whether player `number` is one of the reconnecting ones (spread
+    /// evenly over the numbers).
+    pub fn reconnects(&self, number: usize) -> bool {
+        let share = self.reconnect_share;
+        ((number + 1) as f64 * share).floor() > (number as f64 * share).floor()
     }
 
     /// Client `number`'s role: spectators are the last numbers, so they
@@ -252,6 +262,9 @@ impl LoadConfig {
         if let Some(bots) = &self.bots {
             if !(0.0..=1.0).contains(&bots.spectator_share) {
                 return invalid("the spectator share must be between 0 and 1");
+            }
+            if !(0.0..=1.0).contains(&bots.reconnect_share) {
+                return invalid("the reconnecting share must be between 0 and 1");
             }
             let pps = bots.options.pieces_per_second;
             if !(pps.is_finite() && (0.1..=30.0).contains(&pps)) {

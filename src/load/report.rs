@@ -76,6 +76,10 @@ pub struct ThreadStats {
     pub rooms_joined: u64,
     /// Players that left a room they were alone in to quick-join again.
     pub requeues: u64,
+    /// Transports dropped on purpose (`--reconnect`), over the run.
+    pub reconnects: u64,
+    /// From dropping the transport to being back in the room, us.
+    pub reconnect_us: Histogram<u64>,
     pub games_started: u64,
     pub games_finished: u64,
     pub pieces_locked: u64,
@@ -110,6 +114,8 @@ impl ThreadStats {
             inputs_unacked: 0,
             rooms_joined: 0,
             requeues: 0,
+            reconnects: 0,
+            reconnect_us: new_histogram(),
             games_started: 0,
             games_finished: 0,
             pieces_locked: 0,
@@ -215,6 +221,8 @@ pub struct BotsReport {
     pub inputs_unacked: u64,
     pub rooms_joined: u64,
     pub requeues: u64,
+    pub reconnects: u64,
+    pub reconnect: RttSummary,
     pub games_started: u64,
     pub games_finished: u64,
     pub pieces_locked: u64,
@@ -355,6 +363,8 @@ impl LoadReport {
                 "inputs_unacked": bots.inputs_unacked,
                 "rooms_joined": bots.rooms_joined,
                 "requeues": bots.requeues,
+                "reconnects": bots.reconnects,
+                "reconnect_ms": summary_ms(&bots.reconnect),
                 "games_started": bots.games_started,
                 "games_finished": bots.games_finished,
                 "pieces_locked": bots.pieces_locked,
@@ -394,12 +404,14 @@ impl BotsReport {
         let mut ack = new_histogram();
         let mut jitter = new_histogram();
         let mut connect = new_histogram();
+        let mut reconnect = new_histogram();
         let mut traffic = Traffic::default();
         let mut rooms: Vec<u64> = Vec::new();
         for stats in threads {
             ack.add(&stats.ack_us).expect("equal bounds");
             jitter.add(&stats.jitter_us).expect("equal bounds");
             connect.add(&stats.connect_us).expect("equal bounds");
+            reconnect.add(&stats.reconnect_us).expect("equal bounds");
             traffic.add(&stats.traffic);
             rooms.extend_from_slice(&stats.rooms);
         }
@@ -422,6 +434,8 @@ impl BotsReport {
             inputs_unacked: sum(|stats| stats.inputs_unacked),
             rooms_joined: sum(|stats| stats.rooms_joined),
             requeues: sum(|stats| stats.requeues),
+            reconnects: sum(|stats| stats.reconnects),
+            reconnect: RttSummary::of(&reconnect),
             games_started: sum(|stats| stats.games_started),
             games_finished: sum(|stats| stats.games_finished),
             pieces_locked: sum(|stats| stats.pieces_locked),

@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use mio::{Events, Poll, Token};
 use slab::Slab;
 
-use super::bot::{Bot, Meter};
+use super::bot::{Bot, Meter, Role};
 use super::report::{new_histogram, ThreadStats};
 use super::{BotsConfig, Endpoint, LoadConfig, PingChannel, Timeline, WorkerSample};
 use crate::client::wt::{self, WtClient, WtOptions};
@@ -176,6 +176,8 @@ struct Slot {
     next_ping_us: u64,
     number: u32,
     connect_started_us: u64,
+    /// A dropped transport's replacement, not yet welcomed.
+    resuming: bool,
     /// The game bot (`ludus bots`); None in the echo load.
     bot: Option<Box<Bot>>,
 }
@@ -409,7 +411,9 @@ impl Worker {
         }
         let bot = self.plan.bots.map(|bots| {
             let role = bots.role_of(number as usize, self.plan.total_clients);
-            Box::new(Bot::new(role, bots.options, number))
+            let bot = Bot::new(role, bots.options, number);
+            let reconnects = role == Role::Player && bots.reconnects(number as usize);
+            Box::new(if reconnects { bot.reconnecting() } else { bot })
         });
         entry.insert(Slot {
             connection,
@@ -418,6 +422,7 @@ impl Worker {
             next_ping_us: 0,
             number,
             connect_started_us: now.monotonic_us,
+            resuming: false,
             bot,
         });
         self.slots[index].connection.flush(now);
@@ -523,16 +528,21 @@ impl Worker {
     }
 
     fn on_welcome(&mut self, index: usize, now: Now) {
-        self.stats.clients_connected += 1;
         self.established += 1;
         let interval_us = self.plan.ping_interval_us;
-        let slot = &mut self.slots[index];
+        let in_window = self.in_window(now.monotonic_us);
+        let Worker { slots, stats, interval_ack_us, closing, .. } = self;
+        let slot = &mut slots[index];
         slot.established = true;
-        let handshake_us = now.monotonic_us.saturating_sub(slot.connect_started_us);
-        self.stats.connect_us.saturating_record(handshake_us.max(1));
+        if !std::mem::take(&mut slot.resuming) {
+            stats.clients_connected += 1;
+            let handshake_us = now.monotonic_us.saturating_sub(slot.connect_started_us);
+            stats.connect_us.saturating_record(handshake_us.max(1));
+        }
         if let Some(bot) = slot.bot.as_mut() {
-            if !self.closing {
-                bot.on_established(slot.connection.session_mut(), now);
+            if !*closing {
+                let mut meter = Meter { in_window, stats, interval_ack_us };
+                bot.on_established(slot.connection.session_mut(), now, &mut meter);
             }
         }
         if interval_us == 0 || self.pinging_over {
@@ -591,6 +601,48 @@ impl Worker {
         }
         let mut meter = Meter { in_window, stats, interval_ack_us };
         bot.on_wake(slot.connection.session_mut(), now, &mut meter);
+        if bot.take_drop_request(now.monotonic_us) {
+            return self.drop_and_resume(index, now);
+        }
+        slot.connection.flush(now);
+        self.after_io(index, now);
+    }
+
+    /// Drops a bot's transport as a network failure would (no Bye, no
+    /// close) and opens a new one that resumes the session.
+    fn drop_and_resume(&mut self, index: usize, now: Now) {
+        let credentials = match self.slots[index].bot.as_ref() {
+            Some(bot) => bot.resume_credentials(),
+            None => return,
+        };
+        let mut fresh = match self.open(now) {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                self.stats.errors.add(format!("reconnect: {}", first_words(&error.to_string())));
+                return;
+            }
+        };
+        if let Err(error) = fresh.session_mut().hello(&credentials, now) {
+            self.stats.errors.add(format!("reconnect: hello: {error}"));
+            return;
+        }
+        let slot = &mut self.slots[index];
+        let mut old = std::mem::replace(&mut slot.connection, fresh);
+        old.deregister(self.poll.registry());
+        self.traffic_retired.add(&old.session_mut().traffic());
+        drop(old);
+        if slot.established {
+            self.established -= 1;
+        }
+        slot.established = false;
+        slot.resuming = true;
+        slot.connect_started_us = now.monotonic_us;
+        self.stats.reconnects += 1;
+        if let Err(error) = slot.connection.register(self.poll.registry(), Token(index)) {
+            self.stats.errors.add(format!("reconnect: register: {error}"));
+        }
+        self.wheel.cancel(TimerKey { owner: index as u32, kind: TIMER_PING });
+        let slot = &mut self.slots[index];
         slot.connection.flush(now);
         self.after_io(index, now);
     }
@@ -626,6 +678,10 @@ impl Worker {
         }
         let in_window = self.in_window(now.monotonic_us);
         let Some(slot) = self.slots.get_mut(index) else { return };
+        if !slot.established {
+            // Resuming after a drop: its Welcome re-arms the Pings.
+            return;
+        }
         let mut next_us = slot.next_ping_us + interval_us;
         if next_us <= now.monotonic_us {
             // Behind by a whole interval: skip ahead rather than burst.

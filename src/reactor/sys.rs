@@ -252,6 +252,21 @@ fn duration_of_timeval(time: libc::timeval) -> Duration {
     Duration::new(time.tv_sec as u64, time.tv_usec as u32 * 1_000)
 }
 
+/// utime + stime of a whole process (all its threads) from /proc/PID/stat,
+/// microseconds; None when the process is gone or the file unreadable.
+pub fn process_cpu_us(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields are counted after its ')'.
+    let after_name = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = after_name.split_whitespace();
+    // Fields 14 and 15 of stat(5) are the 12th and 13th after the name.
+    let utime = fields.nth(11)?.parse::<u64>().ok()?;
+    let stime = fields.next()?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some((utime + stime) * 1_000_000 / ticks_per_second)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

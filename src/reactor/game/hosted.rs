@@ -165,12 +165,19 @@ impl<G: WireGame> HostedRoom<G> {
             RoomCommand::Input { player_id, seq, inputs } => {
                 self.room.input(player_id, seq, &inputs);
             }
-            RoomCommand::Disconnected { player_id } => {
-                if let Some(member) = self.members.iter_mut().find(|r| r.player_id == player_id) {
-                    member.session = None;
+            RoomCommand::Disconnected { player_id, session } => {
+                let seat = self.members.iter_mut().find(|r| r.player_id == player_id);
+                match seat {
+                    // The seat moved to a newer session (a resume the old
+                    // session's close arrives after): nothing changes.
+                    Some(member) if member.session.is_some_and(|current| current != session) => {}
+                    Some(member) => {
+                        member.session = None;
+                        self.room.disconnect(player_id, now_ms);
+                    }
+                    None => self.room.disconnect(player_id, now_ms),
                 }
                 self.stop_spectating(player_id);
-                self.room.disconnect(player_id, now_ms);
             }
             RoomCommand::Spectate { player_id, session } => {
                 self.spectate(player_id, session, outbox, released);
@@ -206,6 +213,14 @@ impl<G: WireGame> HostedRoom<G> {
                     self.send_game_state(player_id, session, outbox);
                 }
             }
+            Err(JoinError::AlreadyMember) if self.takes_over(player_id, session) => {
+                // The player resumed on a new session while the old one
+                // still looks alive (its network died; the server has not
+                // noticed yet): the seat follows the new session, and the
+                // old one's eventual close is ignored.
+                self.send_room_joined(player_id, session, outbox);
+                self.send_game_state(player_id, session, outbox);
+            }
             Err(error) => {
                 let (code, text) = match error {
                     JoinError::Full => (ErrorCode::RoomFull, "the room is full"),
@@ -223,6 +238,19 @@ impl<G: WireGame> HostedRoom<G> {
                 }
             }
         }
+    }
+
+    /// Moves a seated player's deliveries to `session` if they go to
+    /// another session now; false when `session` already holds the seat.
+    fn takes_over(&mut self, player_id: u64, session: SessionRef) -> bool {
+        let Some(member) = self.members.iter_mut().find(|r| r.player_id == player_id) else {
+            return false;
+        };
+        if member.session == Some(session) {
+            return false;
+        }
+        member.session = Some(session);
+        true
     }
 
     fn spectate(

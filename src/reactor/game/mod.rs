@@ -539,7 +539,8 @@ impl Host for GameHost {
         if let Some(room_id) = info.room {
             // `closed` gets no clock: the last one seen is at most a turn old.
             let now = self.last_now;
-            self.route(room_id, RoomCommand::Disconnected { player_id: info.player_id }, now);
+            let command = RoomCommand::Disconnected { player_id: info.player_id, session };
+            self.route(room_id, command, now);
         }
     }
 

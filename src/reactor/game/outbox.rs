@@ -48,8 +48,10 @@ pub enum RoomCommand {
         inputs: ArrayVec<u16, MAX_INPUT_REDUNDANCY>,
     },
     /// The player's session closed (the room keeps the seat for a while).
+    /// Ignored when the seat has moved to a newer session meanwhile.
     Disconnected {
         player_id: u64,
+        session: SessionRef,
     },
     Spectate {
         player_id: u64,
