@@ -213,7 +213,10 @@ impl TcpEndpoint {
             return;
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.read(index, host, now);
+            // After the peer's FIN or an error there is no later edge to
+            // wait for: read on to the end.
+            let to_the_end = event.is_read_closed() || event.is_error();
+            self.read(index, host, now, to_the_end);
         }
         self.mark_dirty(index);
     }
@@ -305,8 +308,9 @@ impl TcpEndpoint {
         }
     }
 
-    /// Reads until WouldBlock, feeding the plaintext to the connection's phase.
-    fn read<H: Host>(&mut self, index: usize, host: &mut H, now: Now) {
+    /// Reads until WouldBlock (or a short read, unless `to_the_end`),
+    /// feeding the plaintext to the connection's phase.
+    fn read<H: Host>(&mut self, index: usize, host: &mut H, now: Now, to_the_end: bool) {
         let TcpEndpoint { connections, scratch, options, counters, draining, .. } = self;
         let connection = &mut connections[index];
         loop {
@@ -322,6 +326,14 @@ impl TcpEndpoint {
                     connection.last_activity_ms = now.monotonic_ms;
                     let context = Context { options, counters, draining: *draining, now };
                     handle_plaintext(connection, &scratch[..length], host, context);
+                }
+                ReadOutcome::Drained(length) => {
+                    connection.last_activity_ms = now.monotonic_ms;
+                    let context = Context { options, counters, draining: *draining, now };
+                    handle_plaintext(connection, &scratch[..length], host, context);
+                    if !to_the_end {
+                        return;
+                    }
                 }
                 ReadOutcome::Progress => {}
                 ReadOutcome::WouldBlock => return,
@@ -465,6 +477,11 @@ impl TcpEndpoint {
 
 enum ReadOutcome {
     Data(usize),
+    /// A short read: the socket's buffer is empty now, so the read that
+    /// would only say WouldBlock is skipped (half the read syscalls under
+    /// game load). Data arriving later raises a new edge-triggered event,
+    /// as tokio relies on too.
+    Drained(usize),
     /// TLS records were processed but no plaintext came out yet.
     Progress,
     WouldBlock,
@@ -475,6 +492,7 @@ fn read_plain(stream: &mut TcpStream, buffer: &mut [u8]) -> ReadOutcome {
     loop {
         return match stream.read(buffer) {
             Ok(0) => ReadOutcome::Closed,
+            Ok(length) if length < buffer.len() => ReadOutcome::Drained(length),
             Ok(length) => ReadOutcome::Data(length),
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
