@@ -333,10 +333,13 @@ enum Kind {
     Local,
     /// A peer's unidirectional stream whose type is not read yet.
     UniHeader(UniStreamHeaderReader),
-    Control(FrameReader),
+    // The two large variants are boxed: every stream of a connection pays
+    // for the largest variant inline, and an idle WebTransport session
+    // holds about eight streams (docs/BENCHMARKS.md, memory per session).
+    Control(Box<FrameReader>),
     QpackEncoder(EncoderStreamReader),
     QpackDecoder(DecoderStreamReader),
-    Request(Request),
+    Request(Box<Request>),
     /// A WebTransport stream, bidirectional or unidirectional.
     WebTransport {
         session_id: u64,
@@ -645,9 +648,10 @@ impl H3Connection {
             return Err(CommandError::InvalidState);
         }
         let stream = self.streams.get_mut(&session_id).ok_or(CommandError::UnknownStream)?;
-        let Kind::Request(Request { phase: Phase::Connect { answered, .. }, .. }) =
-            &mut stream.kind
-        else {
+        let Kind::Request(request) = &mut stream.kind else {
+            return Err(CommandError::InvalidState);
+        };
+        let Phase::Connect { answered, .. } = &mut request.phase else {
             return Err(CommandError::InvalidState);
         };
         if stream.io.send_closed {
@@ -939,7 +943,7 @@ impl H3Connection {
         if is_client_bidi(stream_id) {
             self.next_request_id = self.next_request_id.max(stream_id + 4);
             let reader = FrameReader::new(StreamRole::Request);
-            let kind = Kind::Request(Request { reader, phase: Phase::Head });
+            let kind = Kind::Request(Box::new(Request { reader, phase: Phase::Head }));
             return Some(Stream { kind, io: StreamIo::default() });
         }
         let kind = Kind::UniHeader(UniStreamHeaderReader::new());
@@ -1104,7 +1108,7 @@ impl H3Connection {
                 if self.peer_control.replace(stream_id).is_some() {
                     return self.fail(quic, duplicate);
                 }
-                stream.kind = Kind::Control(FrameReader::new(StreamRole::Control));
+                stream.kind = Kind::Control(Box::new(FrameReader::new(StreamRole::Control)));
             }
             UniStreamKind::QpackEncoder => {
                 if self.peer_encoder.replace(stream_id).is_some() {
