@@ -26,7 +26,7 @@ pub(super) fn run(args: &BotsArgs) -> ExitCode {
             "ludus bots: {} {} bots ({} spectating) over {} on {} thread(s): ramp {:.1} s, \
              warm-up {:.1} s, window {} s",
             config.clients,
-            args.game.name(),
+            game_kind(args.game).name(),
             config.bots.map_or(0, |bots| bots.spectators(config.clients)),
             config.transport.name(),
             config.threads,
@@ -72,7 +72,7 @@ pub(super) fn run(args: &BotsArgs) -> ExitCode {
         let title = format!(
             "ludus bots: {} {} bots over {}",
             config.clients,
-            args.game.name(),
+            game_kind(args.game).name(),
             config.transport.name()
         );
         if let Err(error) = write_plot(path, &title, &plot_samples(&report)) {
@@ -117,12 +117,10 @@ fn plot_samples(report: &LoadReport) -> Vec<PlotSample> {
         .collect()
 }
 
-impl BotGame {
-    fn name(self) -> &'static str {
-        match self {
-            BotGame::Tetris => "tetris",
-            BotGame::Arena => "arena",
-        }
+fn game_kind(game: BotGame) -> GameKind {
+    match game {
+        BotGame::Tetris => GameKind::Tetris,
+        BotGame::Arena => GameKind::Arena,
     }
 }
 
@@ -171,10 +169,7 @@ fn load_config(args: &BotsArgs) -> Result<LoadConfig, String> {
         }
     };
     let options = BotOptions {
-        game: match args.game {
-            BotGame::Tetris => GameKind::Tetris,
-            BotGame::Arena => GameKind::Arena,
-        },
+        game: game_kind(args.game),
         pieces_per_second: args.pps,
         blunder_every: args.blunder_every,
     };

@@ -147,8 +147,6 @@ pub struct Bot {
     ready_at_us: Option<u64>,
     playing: bool,
     tick_us: u64,
-    /// Latest server tick seen in a state.
-    last_tick: u32,
     last_state: Option<(u32, u64)>,
     // Inputs.
     seq: u32,
@@ -187,7 +185,6 @@ impl Bot {
             ready_at_us: None,
             playing: false,
             tick_us: SECOND_US / 30,
-            last_tick: 0,
             last_state: None,
             seq: 0,
             history: [0; MAX_INPUT_REDUNDANCY],
@@ -609,6 +606,11 @@ impl Bot {
         players.iter().find(|player| player.slot == slot)
     }
 
+    /// The latest server tick the bot has seen in a state (0 before any).
+    fn client_frame(&self) -> u32 {
+        self.last_state.map_or(0, |(tick, _)| tick)
+    }
+
     fn state_arrived(&mut self, tick: u32, now_us: u64, meter: &mut Meter) {
         if meter.in_window {
             meter.stats.states_received += 1;
@@ -624,7 +626,6 @@ impl Bot {
         }
         if self.last_state.is_none_or(|(last_tick, _)| tick > last_tick) {
             self.last_state = Some((tick, now_us));
-            self.last_tick = tick;
         }
     }
 
@@ -674,7 +675,7 @@ impl Bot {
         let count = (self.seq as usize).min(ARENA_REDUNDANCY);
         let input = wire::Input {
             seq: self.seq,
-            client_frame: self.last_tick,
+            client_frame: self.client_frame(),
             inputs: self.history[..count].iter().copied().collect(),
         };
         self.sent(self.seq, now_us, meter);
@@ -712,7 +713,7 @@ impl Bot {
         self.seq += steps.len() as u32;
         let input = wire::Input {
             seq: self.seq,
-            client_frame: self.last_tick,
+            client_frame: self.client_frame(),
             inputs: steps.iter().rev().copied().collect(),
         };
         self.tetris.last_place_us = now_us;

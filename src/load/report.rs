@@ -419,10 +419,7 @@ impl BotsReport {
         rooms.dedup();
         let sum = |field: fn(&ThreadStats) -> u64| threads.iter().map(field).sum::<u64>();
         BotsReport {
-            game: match bots.options.game {
-                crate::proto::wire::GameKind::Arena => "arena",
-                crate::proto::wire::GameKind::Tetris => "tetris",
-            },
+            game: bots.options.game.name(),
             spectators: bots.spectators(config.clients),
             rooms: rooms.len(),
             ack: RttSummary::of(&ack),
