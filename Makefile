@@ -1,5 +1,5 @@
 # Ludus: the two commands are `make run` and `make test`.
-.PHONY: run test setup services acceptance-deps acceptance bench-transport bench-load build check unit js fuzz-smoke fuzz bench generated fmt lint clean
+.PHONY: run test setup services acceptance-deps acceptance bench-transport bench-load bench-api build check unit js fuzz-smoke fuzz bench generated fmt lint clean
 
 CARGO ?= cargo
 FUZZ_SECONDS ?= 20
@@ -24,7 +24,8 @@ setup:
 services:
 	@bash scripts/services.sh
 
-## acceptance-deps: Chromium, the aioquic venv and playwright-core for tests/acceptance.rs
+## acceptance-deps: Chromium, the aioquic + schemathesis venv and playwright-core for
+## tests/acceptance.rs and tests/api_schema.rs
 acceptance-deps:
 	@bash scripts/acceptance-deps.sh
 
@@ -60,11 +61,17 @@ fuzz:
 	bash scripts/fuzz.sh 600
 
 ## bench: criterion benchmarks of every hot path (codec, simulation, reactor
-## echo), then the capacity scenarios (server and bots as separate processes,
-## pinned to different cores); reports under target/criterion and target/bench
+## echo, tokens and passwords), then the capacity scenarios (server and bots as
+## separate processes, pinned to different cores) and the REST API under wrk;
+## reports under target/criterion and target/bench
 bench: build
-	$(CARGO) bench --bench wire --bench sim_tetris --bench sim_arena --bench reactor_echo
+	$(CARGO) bench --bench wire --bench sim_tetris --bench sim_arena --bench reactor_echo --bench auth
 	python3 scripts/bench-load.py --out target/bench
+	python3 scripts/bench-api.py --out target/bench
+
+## bench-api: only the REST API scenarios (needs wrk)
+bench-api: build
+	python3 scripts/bench-api.py --out target/bench
 
 ## bench-load: only the capacity scenarios (GAMES=arena,tetris STEPS=500,1000,...)
 bench-load: build

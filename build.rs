@@ -1,6 +1,8 @@
 //! Embeds the browser client (web/) into the binary, so `ludus serve` serves
 //! it from memory wherever it runs: no file reads on a shard thread, no
 //! deployment step. Test files and package metadata stay out.
+//! Also turns docs/openapi.yaml into the JSON served at /api/openapi.json,
+//! failing the build when the YAML does not parse.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,19 @@ fn main() {
     out.push_str("];\n");
     let target = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("web_assets.rs");
     std::fs::write(target, out).unwrap();
+    openapi_json();
+}
+
+fn openapi_json() {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let source = manifest.join("docs/openapi.yaml");
+    println!("cargo:rerun-if-changed={}", source.display());
+    let text = std::fs::read_to_string(&source).expect("docs/openapi.yaml is readable");
+    let value: serde_json::Value =
+        serde_yaml::from_str(&text).unwrap_or_else(|error| panic!("docs/openapi.yaml: {error}"));
+    let json = serde_json::to_string(&value).unwrap();
+    let target = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("openapi.json");
+    std::fs::write(target, json).unwrap();
 }
 
 fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {

@@ -20,6 +20,9 @@ use ludus::client::{Channel, Trust, WsOptions};
 /// How long one Ping may take before the bench fails.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the server may take to print its addresses.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
 struct Server {
     child: Child,
     udp: SocketAddr,
@@ -49,8 +52,15 @@ fn start_server() -> Server {
         .spawn()
         .expect("start ludus serve");
     let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    // Drain for the server's whole life, not only up to the lines wanted.
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
     let (mut listening, mut hash) = (None, None);
-    for line in stdout.lines().map_while(Result::ok) {
+    while let Ok(line) = lines.recv_timeout(STARTUP_TIMEOUT) {
         if let Some(rest) = line.strip_prefix("listening ") {
             listening = Some(rest.to_owned());
         } else if let Some(hex) = line.strip_prefix("certificate sha-256 (hex): ") {

@@ -3,10 +3,11 @@
 # (idempotent, quiet; run as root on Debian):
 #   - Debian's chromium (driven by playwright-core; `npx playwright install`
 #     cannot download browsers here), python3-venv, nodejs/npm, curl
-#   - a Python venv at target/acceptance-venv with aioquic
+#   - a Python venv at target/acceptance-venv with aioquic (tests/interop/)
+#     and schemathesis (tests/api_schema.rs)
 #   - tests/browser/node_modules with playwright-core (tests/browser/package.json)
 # Environment: ACCEPTANCE_VENV overrides the venv path (tests/acceptance.rs
-# reads the same variable).
+# and tests/api_schema.rs read the same variable).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -44,7 +45,7 @@ if [ ! -x /usr/bin/chromium ]; then
     exit 1
 fi
 
-# --- Python venv with aioquic ----------------------------------------------
+# --- Python venv with aioquic and schemathesis ------------------------------
 # Debian's interpreter (its python3-venv is what makes `-m venv` work).
 venv=${ACCEPTANCE_VENV:-$root/target/acceptance-venv}
 python=/usr/bin/python3
@@ -55,6 +56,13 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aioquic' 2>/de
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "aioquic>=1.7,<2"
+fi
+# schemathesis pinned: its CLI and its checks change between releases, and
+# tests/api_schema.rs passes flags of this one (4.x, on Python >= 3.10).
+schemathesis_version=4.32.5
+if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" != "$schemathesis_version" ]; then
+    log "installing schemathesis $schemathesis_version into $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
 fi
 
 # --- playwright-core --------------------------------------------------------

@@ -11,8 +11,9 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # Debian packages: the build of quiche's BoringSSL (cmake, libclang), the
-# services the integration tests talk to, node for the JavaScript codec tests.
-wanted=(build-essential pkg-config cmake clang libclang-dev postgresql nats-server nodejs python3 python3-venv curl)
+# services the integration tests talk to, node for the JavaScript codec tests,
+# wrk for the REST API benchmark.
+wanted=(build-essential pkg-config cmake clang libclang-dev postgresql nats-server nodejs python3 python3-venv curl wrk)
 missing=()
 for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

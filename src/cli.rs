@@ -139,11 +139,14 @@ pub enum Command {
     /// stdout (schema: docs/BENCHMARKS.md). Exit status 1 when no client
     /// connected or the error rate exceeds --max-error-rate.
     Bots(BotsArgs),
-    /// Apply database migrations (not built yet).
+    /// Apply database migrations.
     ///
-    /// Will apply the SQL migrations in migrations/ to DATABASE_URL or the
-    /// embedded store; lands with the storage services. Exits with status 2
-    /// for now.
+    /// Applies the SQL migrations built into this binary (migrations/) that
+    /// the database lacks, one transaction each, to DATABASE_URL or, without
+    /// it, to the embedded SQLite file <data_dir>/ludus.sqlite3. Prints each
+    /// migration applied and the final schema version. Exit status 1 when a
+    /// migration fails, the database is unreachable, an applied migration
+    /// was edited, or the database is newer than this binary.
     Migrate,
     /// Replay a recorded room (not built yet).
     ///
@@ -304,9 +307,7 @@ pub fn execute(cli: Cli) -> ExitCode {
         Command::Config => print_config(global),
         Command::Cert(args) => cert(global, args),
         Command::Bots(args) => bots::run(args),
-        Command::Migrate => {
-            not_yet("migrate", "apply the SQL migrations to DATABASE_URL or the embedded store")
-        }
+        Command::Migrate => migrate(global),
         Command::Replay { room } => {
             not_yet("replay", &format!("replay room {room:?} tick by tick from its match history"))
         }
@@ -332,6 +333,48 @@ fn serve(global: &GlobalArgs) -> ExitCode {
             eprintln!("ludus serve: {error}");
             ExitCode::from(EXIT_RUNTIME_FAILURE)
         }
+    }
+}
+
+/// Applies the migrations the configured database lacks, printing one line
+/// per migration applied and the final version.
+fn migrate(global: &GlobalArgs) -> ExitCode {
+    use crate::services::store::{migrate, MIGRATIONS};
+
+    let config = match global.load_config() {
+        Ok(config) => config,
+        Err(error) => return fail(error, EXIT_USAGE),
+    };
+    match &config.services.database_url {
+        Some(url) => println!("database: postgres {url}"),
+        None => println!("database: sqlite {}", migrate::sqlite_path(&config).display()),
+    }
+    let mut store = match migrate::open_store(&config) {
+        Ok(store) => store,
+        Err(error) => return fail(error, EXIT_RUNTIME_FAILURE),
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
+    match store.migrate(now_ms) {
+        Ok(status) => {
+            for version in &status.applied_now {
+                let name = MIGRATIONS
+                    .iter()
+                    .find(|migration| migration.version == *version)
+                    .map_or("?", |migration| migration.name);
+                println!("applied {version:04}_{name}");
+            }
+            if status.applied_now.is_empty() {
+                println!("nothing to apply");
+            }
+            println!(
+                "schema version {} (this ludus: {})",
+                status.database_version, status.binary_version
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(error, EXIT_RUNTIME_FAILURE),
     }
 }
 

@@ -96,6 +96,8 @@ pub struct Config {
     pub tls: Tls,
     /// The game server's own limits and policies.
     pub serve: Serve,
+    /// The REST API and the workers behind it.
+    pub api: Api,
 }
 
 /// `[listen]`: the sockets the shards bind (each shard with SO_REUSEPORT).
@@ -203,6 +205,53 @@ impl Default for Serve {
             max_tcp_connections: 20_000,
             max_tcp_connections_per_ip: 4_096,
             allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// `[api]`: the REST API under /api and the storage workers behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Api {
+    /// Threads that run storage jobs (each holds one database connection
+    /// and hashes passwords).
+    pub workers: usize,
+    /// Jobs waiting for a worker; past it requests get 503 + Retry-After.
+    pub queue: usize,
+    /// A job not started within this is answered 503 unstarted.
+    pub job_deadline_ms: u64,
+    /// Requests per second one client address may make (token bucket);
+    /// past it: 429 with Retry-After. Counted per shard.
+    pub ip_rate_per_s: u32,
+    pub ip_burst: u32,
+    /// The same per signed-in account.
+    pub account_rate_per_s: u32,
+    pub account_burst: u32,
+    /// Register, login, guest and refresh: the password-guessing surface,
+    /// per client address, per minute.
+    pub auth_per_minute: u32,
+    /// Origins whose pages may call the API (CORS), as browsers send them;
+    /// "*" allows any. Empty: local development pages only, as for sessions.
+    pub cors_origins: Vec<String>,
+    /// argon2id cost: memory in KiB and passes (parallelism is 1).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            workers: 4,
+            queue: 1_024,
+            job_deadline_ms: 5_000,
+            ip_rate_per_s: 50,
+            ip_burst: 100,
+            account_rate_per_s: 20,
+            account_burst: 40,
+            auth_per_minute: 30,
+            cors_origins: Vec::new(),
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
         }
     }
 }
@@ -422,6 +471,7 @@ struct Draft {
     log: Log,
     tls: Tls,
     serve: Serve,
+    api: Api,
 }
 
 #[derive(Default, Deserialize)]
@@ -441,6 +491,7 @@ impl Default for Draft {
             log: Log::default(),
             tls: Tls::default(),
             serve: Serve::default(),
+            api: Api::default(),
         }
     }
 }
@@ -589,6 +640,7 @@ impl Draft {
             log: self.log,
             tls: self.tls,
             serve: self.serve,
+            api: self.api,
         })
     }
 }

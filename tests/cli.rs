@@ -144,7 +144,7 @@ fn serve_reports_an_address_it_cannot_bind_and_exits_1() {
     // fail, after logging its configuration without secrets.
     let (run, _dir) = ludus_in_temp(
         &["serve", "--udp", "192.0.2.1:4433", "--shards", "1"],
-        &[("JWT_SECRET", "hunter2-jwt")],
+        &[("JWT_SECRET", "hunter2-jwt-secret-long-enough-for-hs256")],
     );
     assert_eq!(run.status, Some(1), "{run:?}");
     assert!(run.stderr.contains("binding UDP 192.0.2.1:4433"), "{run:?}");
@@ -154,11 +154,39 @@ fn serve_reports_an_address_it_cannot_bind_and_exits_1() {
 
 #[test]
 fn stubs_say_not_yet_and_exit_2() {
-    for args in [&["migrate"][..], &["replay", "room-42"], &["games"]] {
+    for args in [&["replay", "room-42"][..], &["games"]] {
         let (run, _dir) = ludus_in_temp(args, &[]);
         assert_eq!(run.status, Some(EXIT_USAGE), "{args:?}: {run:?}");
         assert!(run.stderr.contains("not yet"), "{args:?}: {run:?}");
     }
+}
+
+/// Without DATABASE_URL, migrate creates the data directory and the
+/// embedded database, applies every migration once and says so; a second
+/// run applies nothing.
+#[test]
+fn migrate_applies_the_migrations_to_the_embedded_database_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = ludus(dir.path(), &["migrate", "--data-dir", "state"], &[]);
+    assert_eq!(run.status, Some(0), "{run:?}");
+    assert!(dir.path().join("state/ludus.sqlite3").is_file(), "{run:?}");
+    assert!(run.stdout.contains("applied 0001_initial"), "{run:?}");
+    let again = ludus(dir.path(), &["migrate", "--data-dir", "state"], &[]);
+    assert_eq!(again.status, Some(0), "{again:?}");
+    assert!(again.stdout.contains("nothing to apply"), "{again:?}");
+    assert!(!again.stdout.contains("applied 0001"), "{again:?}");
+}
+
+/// An unreachable DATABASE_URL is reported (without its password) with
+/// exit status 1.
+#[test]
+fn migrate_reports_an_unreachable_database_and_exits_1() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://ludus:hunter2@127.0.0.1:{port}/ludus");
+    let (run, _dir) = ludus_in_temp(&["migrate"], &[("DATABASE_URL", &url)]);
+    assert_eq!(run.status, Some(1), "{run:?}");
+    assert!(run.stderr.contains("unavailable"), "{run:?}");
+    assert!(!run.stdout.contains("hunter2") && !run.stderr.contains("hunter2"), "{run:?}");
 }
 
 #[test]

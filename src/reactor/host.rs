@@ -2,8 +2,6 @@
 //! requests. Both the WebTransport and the WebSocket driver call one
 //! [`Host`]; neither knows what a room or an account is.
 
-use std::net::SocketAddr;
-
 use crate::proto::session::{Acceptance, Now, Session, SessionEvent};
 use crate::proto::wire::{ErrorCode, Hello, Message, Text};
 use crate::reactor::game::outbox::{HostMessage, HostOutput};
@@ -24,15 +22,38 @@ pub struct SessionRef {
     pub connection: usize,
 }
 
-/// An HTTP request as both HTTP/1.1 and HTTP/3 present it.
-#[derive(Debug, Clone, Copy)]
-pub struct HttpRequest<'a> {
-    pub method: &'a str,
-    /// Path without the query.
-    pub path: &'a str,
-    pub query: Option<&'a str>,
-    pub body: &'a [u8],
-    pub peer: SocketAddr,
+pub use crate::proto::http::{Headers, HttpRequest};
+
+/// Which HTTP carried a request (and so which endpoint answers it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTP/1.1 over TCP (TLS or the plain development port).
+    Http1,
+    /// HTTP/3 over QUIC.
+    Http3,
+}
+
+/// Where a deferred HTTP answer goes: one request on one connection of one
+/// shard. `serial` tells a reused slab slot from the connection that asked
+/// (an answer must never reach someone else's connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTarget {
+    pub shard: u16,
+    pub version: HttpVersion,
+    pub connection: usize,
+    pub serial: u64,
+    /// The HTTP/3 request stream (0 on HTTP/1.1, which answers in order).
+    pub stream_id: u64,
+    pub head_only: bool,
+}
+
+/// The host's answer to a request: now, or later through the shard's
+/// mailbox ([`crate::reactor::shard::ShardMessage::HttpReply`]) addressed
+/// to the request's [`HttpTarget`].
+#[derive(Debug)]
+pub enum HttpAnswer {
+    Ready(WebResponse),
+    Deferred,
 }
 
 /// The server's side of every session and request on a shard.
@@ -48,8 +69,10 @@ pub trait Host {
     fn message(&mut self, session: SessionRef, message: Message, reply: &mut Session, now: Now);
     /// The session is gone.
     fn closed(&mut self, session: SessionRef);
-    /// An HTTP request other than a session upgrade.
-    fn http(&mut self, request: &HttpRequest<'_>) -> WebResponse;
+    /// An HTTP request other than a session upgrade. A `Deferred` answer
+    /// must reach the shard's mailbox for `target` exactly once (late is
+    /// fine: the transport drops answers for connections that are gone).
+    fn http(&mut self, request: &HttpRequest<'_>, target: HttpTarget, now: Now) -> HttpAnswer;
     /// The TLS certificate changed (development certificate renewal).
     fn certificate_changed(&mut self, _sha256_hex: Option<String>) {}
     /// Sessions this host holds (for stats).
@@ -190,8 +213,8 @@ impl Host for GuestHost {
         self.sessions = self.sessions.saturating_sub(1);
     }
 
-    fn http(&mut self, request: &HttpRequest<'_>) -> WebResponse {
-        web::route(request.method, request.path, &self.facts)
+    fn http(&mut self, request: &HttpRequest<'_>, _target: HttpTarget, _now: Now) -> HttpAnswer {
+        HttpAnswer::Ready(web::route(request.method, request.path, &self.facts))
     }
 
     fn certificate_changed(&mut self, sha256_hex: Option<String>) {

@@ -12,7 +12,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use super::game::resume::ResumeKeys;
-use super::game::GameHost;
+use super::game::{ApiLink, GameHost};
 use super::mailbox::{mailbox, MailboxSender};
 use super::quic::app::WtServer;
 use super::quic::endpoint::{EndpointConfig, QuicEndpoint};
@@ -26,6 +26,7 @@ use super::web::ServerFacts;
 use super::{sys, web};
 use crate::config::Config;
 use crate::devcert;
+use crate::services::api::{ApiFrontend, ApiShared, StartError};
 
 /// QUIC idle timeout: a connection silent this long is closed by quiche.
 pub const QUIC_IDLE_TIMEOUT_MS: u64 = 30_000;
@@ -44,6 +45,8 @@ pub const QUIC_MAX_STREAMS: u64 = 100;
 pub const QUIC_DATAGRAM_QUEUE: usize = 1_024;
 /// Renew the development certificate when less than this remains.
 pub const DEV_CERT_RENEW_BEFORE: Duration = Duration::from_secs(2 * 24 * 3600);
+/// How long the storage workers get to finish their jobs at exit.
+const POOL_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How often the main thread checks for signals and renewals.
 const MAIN_TICK: Duration = Duration::from_millis(100);
 
@@ -59,6 +62,8 @@ pub enum ServeError {
     Shard { shard: u16, reason: String },
     #[error("signal handling: {0}")]
     Signals(std::io::Error),
+    #[error("services: {0}")]
+    Services(#[from] StartError),
 }
 
 /// Where the certificate and key live, and the dev certificate's facts.
@@ -153,6 +158,8 @@ struct ShardPlan {
     resume: ResumeKeys,
     config: Config,
     stats: Arc<Vec<Arc<ShardStats>>>,
+    /// The REST API's keys and workers, shared by every shard's front.
+    api: Arc<ApiShared>,
 }
 
 /// One shard's sockets, bound on the main thread so that a port 0 in the
@@ -201,6 +208,9 @@ fn bind_all(
 /// Runs the server until SIGINT/SIGTERM and a completed drain.
 pub fn serve(config: &Config) -> Result<(), ServeError> {
     let material = tls_material(config)?;
+    // Storage first: a database that is unreachable, edited or newer than
+    // this binary stops start-up here, before any port is bound.
+    let api = ApiShared::start(config)?;
     let shard_count = u16::try_from(config.shards.count)
         .map_err(|_| ServeError::Quic("too many shards".into()))?;
     let plan = ShardPlan {
@@ -211,6 +221,7 @@ pub fn serve(config: &Config) -> Result<(), ServeError> {
         resume: ResumeKeys::generate(),
         config: config.clone(),
         stats: Arc::new((0..shard_count).map(|_| Arc::new(ShardStats::default())).collect()),
+        api,
     };
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -219,7 +230,12 @@ pub fn serve(config: &Config) -> Result<(), ServeError> {
     let (sockets, bound) = bind_all(config, shard_count)?;
     let (senders, handles) = start_shards(&plan, config, sockets)?;
     announce(config, &material, bound);
-    supervise(config, &senders, handles, &shutdown, material)
+    let result = supervise(config, &senders, handles, &shutdown, material);
+    // The shards are gone: finish the jobs in hand, refuse the queued ones.
+    if let Ok(mut api) = Arc::try_unwrap(plan.api) {
+        api.pool.shutdown(POOL_SHUTDOWN_GRACE);
+    }
+    result
 }
 
 type ShardHandle = std::thread::JoinHandle<Result<(), String>>;
@@ -347,8 +363,13 @@ fn build_shard(
         cert_sha256_hex: plan.material.dev.as_ref().map(|dev| dev.sha256_hex.clone()),
         version: env!("CARGO_PKG_VERSION"),
         stats: Arc::clone(&plan.stats),
+        storage: Some(Arc::clone(plan.api.pool.stats())),
     };
-    let host = GameHost::new(shard, facts, plan.resume.clone(), now);
+    let link = ApiLink {
+        frontend: ApiFrontend::new(shard, Arc::clone(&plan.api)),
+        reply_to: peers[usize::from(shard)].clone(),
+    };
+    let host = GameHost::new(shard, facts, plan.resume.clone(), now).with_api(link);
     let quic_app = WtServer::new(shard, host).with_allowed_origins(serve.allowed_origins.clone());
     let stats = Arc::clone(&plan.stats[usize::from(shard)]);
     let parts =
@@ -366,12 +387,22 @@ fn announce(config: &Config, material: &TlsMaterial, bound: BoundAddresses) {
         bound.http,
     );
     // One machine-readable line for scripts and tests (ports resolved).
-    println!("listening udp={} https={} http={}", bound.udp, bound.https, bound.http);
+    say(format_args!("listening udp={} https={} http={}", bound.udp, bound.https, bound.http));
     if let Some(dev) = &material.dev {
         // Printed, not only logged: a developer pastes it into a page.
-        println!("certificate sha-256 (hex): {}", dev.sha256_hex);
-        println!("certificate SPKI sha-256 (base64): {}", dev.spki_sha256_base64);
+        say(format_args!("certificate sha-256 (hex): {}", dev.sha256_hex));
+        say(format_args!("certificate SPKI sha-256 (base64): {}", dev.spki_sha256_base64));
     }
+}
+
+/// One line on stdout. A closed or full stdout (the reader of a pipe went
+/// away) is not the server's failure: `println!` would panic the supervisor
+/// and with it every shard, so the line is dropped instead.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ =
+        stdout.write_fmt(line).and_then(|()| stdout.write_all(b"\n")).and_then(|()| stdout.flush());
 }
 
 /// Waits for a signal, renews the dev certificate, drains and joins.
@@ -460,7 +491,7 @@ fn renew_if_due(
         let _ = sender.send(ShardMessage::ReloadTls(Box::new(reload)));
     }
     if let Some(hash) = &hash {
-        println!("certificate renewed; sha-256 (hex): {hash}");
+        say(format_args!("certificate renewed; sha-256 (hex): {hash}"));
     }
     *material = renewed;
 }

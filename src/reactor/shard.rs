@@ -18,12 +18,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::game::outbox::{Delivery, HostMessage, HostOutput};
-use super::host::{Host, Transport};
+use super::host::{Host, HttpTarget, HttpVersion, Transport};
 use super::mailbox::{Mailbox, MailboxSender};
 use super::quic::app::WtServer;
 use super::quic::endpoint::{QuicApp, QuicEndpoint, Routing};
 use super::tcp::TcpEndpoint;
 use super::udp::{Flush, UdpIo};
+use super::web::WebResponse;
 use crate::proto::session::Now;
 
 pub const WAKER_TOKEN: Token = Token(0);
@@ -41,6 +42,10 @@ pub const HOST_ROUNDS_PER_TURN: usize = 3;
 /// Mailbox capacity per shard.
 pub const MAILBOX_CAPACITY: usize = 65_536;
 
+/// Upper bounds (inclusive, ms) of the tick-lateness buckets; the last
+/// bucket counts everything later.
+pub const TICK_LATE_BOUNDS_MS: [u64; 8] = [0, 1, 2, 4, 8, 16, 32, 64];
+
 /// Live counts a shard publishes once per loop turn, for /api/stats, tests
 /// and operators. Relaxed atomics: readers want a recent value, not a
 /// consistent snapshot across fields.
@@ -52,6 +57,11 @@ pub struct ShardStats {
     pub udp_datagrams_in: AtomicU64,
     pub udp_datagrams_out: AtomicU64,
     pub loop_turns: AtomicU64,
+    /// How late room ticks ran after their deadline, as counts per bucket
+    /// of [`TICK_LATE_BOUNDS_MS`] plus one for later: the server's own view
+    /// of its tick latency, whatever the clients' clocks and schedulers do.
+    pub tick_late: [AtomicU64; TICK_LATE_BOUNDS_MS.len() + 1],
+    pub tick_late_max_ms: AtomicU64,
 }
 
 impl ShardStats {
@@ -63,7 +73,23 @@ impl ShardStats {
             "udp_datagrams_in": self.udp_datagrams_in.load(Ordering::Relaxed),
             "udp_datagrams_out": self.udp_datagrams_out.load(Ordering::Relaxed),
             "loop_turns": self.loop_turns.load(Ordering::Relaxed),
+            "tick_late_ms": {
+                "bounds": TICK_LATE_BOUNDS_MS,
+                "counts": self.tick_late.iter().map(|count| count.load(Ordering::Relaxed))
+                    .collect::<Vec<u64>>(),
+                "max": self.tick_late_max_ms.load(Ordering::Relaxed),
+            },
         })
+    }
+
+    /// Counts one room tick that ran `late_ms` after its deadline.
+    pub fn record_tick_lateness(&self, late_ms: u64) {
+        let bucket = TICK_LATE_BOUNDS_MS
+            .iter()
+            .position(|bound| late_ms <= *bound)
+            .unwrap_or(TICK_LATE_BOUNDS_MS.len());
+        self.tick_late[bucket].fetch_add(1, Ordering::Relaxed);
+        self.tick_late_max_ms.fetch_max(late_ms, Ordering::Relaxed);
     }
 }
 
@@ -84,6 +110,9 @@ pub enum ShardMessage {
     /// A renewed certificate: new connections use it.
     /// Built on the main thread, so that no shard reads a file.
     ReloadTls(Box<TlsReload>),
+    /// A deferred HTTP answer (from a services worker) for a request on one
+    /// of this shard's connections.
+    HttpReply { target: HttpTarget, response: Box<WebResponse> },
 }
 
 /// A renewed certificate's configurations, ready to swap in.
@@ -150,6 +179,8 @@ pub struct Shard<H: Host> {
     remote_deliveries: Vec<Vec<Delivery>>,
     /// Frames for sessions no longer held by the player they were for.
     pub stale_deliveries: u64,
+    /// Deferred HTTP answers whose connection had gone.
+    pub stale_http_replies: u64,
 }
 
 /// The pieces a shard is built from, made on the main thread.
@@ -197,6 +228,7 @@ impl<H: Host> Shard<H> {
             udp_blocked: false,
             remote_deliveries: Vec::new(),
             stale_deliveries: 0,
+            stale_http_replies: 0,
         })
     }
 
@@ -285,7 +317,7 @@ impl<H: Host> Shard<H> {
     }
 
     fn read_mailbox(&mut self, now: Now) {
-        let Shard { mailbox, quic, quic_app, tcp, stale_deliveries, .. } = self;
+        let Shard { mailbox, quic, quic_app, tcp, stale_deliveries, stale_http_replies, .. } = self;
         let mut shutdown = None;
         let mut reload = None;
         mailbox.drain(MAILBOX_BATCH_MAX, |message| match message {
@@ -301,6 +333,20 @@ impl<H: Host> Shard<H> {
                 }
             }
             ShardMessage::Host(message) => quic_app.host.handle_message(message, now),
+            ShardMessage::HttpReply { target, response } => {
+                let delivered = match target.version {
+                    HttpVersion::Http1 => {
+                        tcp.complete_http(target, *response, &mut quic_app.host, now)
+                    }
+                    HttpVersion::Http3 => quic
+                        .touch(target.connection, |state| state.complete_http(target, &response))
+                        .unwrap_or(false),
+                };
+                if !delivered {
+                    // The client left (or timed out) before the answer came.
+                    *stale_http_replies += 1;
+                }
+            }
             ShardMessage::Shutdown { grace } => shutdown = Some(grace),
             ShardMessage::ReloadTls(tls) => reload = Some(tls),
         });
@@ -486,5 +532,26 @@ fn send_host(
     let Some(peer) = peers.get(usize::from(shard)) else { return };
     if peer.send(ShardMessage::Host(message)).is_err() {
         tracing::warn!(from_shard, shard, "host message dropped: mailbox full");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tick lateness lands in the bucket whose bound covers it, later than
+    /// every bound in the last one, and the maximum is kept.
+    #[test]
+    fn tick_lateness_is_counted_by_bucket() {
+        let stats = ShardStats::default();
+        for late_ms in [0, 0, 3, 4, 5, 64, 65, 1_000] {
+            stats.record_tick_lateness(late_ms);
+        }
+        let counts: Vec<u64> =
+            stats.tick_late.iter().map(|count| count.load(Ordering::Relaxed)).collect();
+        // Bounds:      0  1  2  4  8 16 32 64 later
+        assert_eq!(counts, [2, 0, 0, 2, 1, 0, 0, 1, 2]);
+        assert_eq!(stats.tick_late_max_ms.load(Ordering::Relaxed), 1_000);
+        assert_eq!(stats.to_json()["tick_late_ms"]["counts"][8], 2);
     }
 }

@@ -17,10 +17,14 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
-use super::host::{pump_events, Host, HttpRequest, SessionRef, Transport};
+use super::host::{
+    pump_events, Headers, Host, HttpAnswer, HttpRequest, HttpTarget, HttpVersion, SessionRef,
+    Transport,
+};
 use super::quic::app::origin_allowed;
 use super::shard::TCP_TOKEN_BASE;
 use super::timer::{TimerKey, TimerWheel};
+use super::web::WebResponse;
 use crate::proto::http1::{self, Method, RequestParser, Response};
 use crate::proto::session::{Now, Session, SessionConfig};
 use crate::proto::websocket::{self as ws, CloseState, Incoming};
@@ -36,6 +40,10 @@ pub const WEBSOCKET_PROTOCOL: &str = "ludus.v1";
 pub const WEBSOCKET_PATH: &str = "/ws";
 
 const TIMER_DEADLINE: u8 = 0;
+/// How long a deferred answer (an API request on a worker) may take before
+/// the client gets 504 and the connection closes. Worker jobs have shorter
+/// deadlines of their own; this is the transport's backstop.
+pub const DEFERRED_ANSWER_TIMEOUT_MS: u64 = 30_000;
 
 /// Limits and timeouts of the TCP side.
 #[derive(Debug, Clone)]
@@ -115,6 +123,19 @@ struct Connection {
     last_activity_ms: u64,
     /// When the request (or TLS handshake) in progress started.
     request_started_ms: Option<u64>,
+    /// Tells this connection from a later one in the same slab slot.
+    serial: u64,
+    /// A request whose answer comes later; requests behind it wait
+    /// (HTTP/1.1 answers in order).
+    awaiting: Option<Awaiting>,
+}
+
+/// The request a connection waits to answer.
+#[derive(Debug, Clone, Copy)]
+struct Awaiting {
+    keep_alive: bool,
+    head_only: bool,
+    since_ms: u64,
 }
 
 /// Counters for metrics and tests.
@@ -142,6 +163,7 @@ pub struct TcpEndpoint {
     scratch: Box<[u8; READ_CHUNK]>,
     draining: bool,
     counters: TcpCounters,
+    next_serial: u64,
 }
 
 impl TcpEndpoint {
@@ -159,6 +181,7 @@ impl TcpEndpoint {
             scratch: Box::new([0; READ_CHUNK]),
             draining: false,
             counters: TcpCounters::default(),
+            next_serial: 1,
         }
     }
 
@@ -301,7 +324,10 @@ impl TcpEndpoint {
                 dirty: false,
                 last_activity_ms: now.monotonic_ms,
                 request_started_ms: Some(now.monotonic_ms),
+                serial: self.next_serial,
+                awaiting: None,
             });
+            self.next_serial += 1;
             *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
             self.counters.accepted += 1;
             self.mark_dirty(index);
@@ -311,7 +337,7 @@ impl TcpEndpoint {
     /// Reads until WouldBlock (or a short read, unless `to_the_end`),
     /// feeding the plaintext to the connection's phase.
     fn read<H: Host>(&mut self, index: usize, host: &mut H, now: Now, to_the_end: bool) {
-        let TcpEndpoint { connections, scratch, options, counters, draining, .. } = self;
+        let TcpEndpoint { connections, scratch, options, counters, draining, shard, .. } = self;
         let connection = &mut connections[index];
         loop {
             if connection.dead || connection.closing && connection.tls.is_none() {
@@ -321,17 +347,20 @@ impl TcpEndpoint {
                 Some(tls) => read_tls(tls, &mut connection.stream, &mut scratch[..], counters),
                 None => read_plain(&mut connection.stream, &mut scratch[..]),
             };
+            let drained = matches!(read, ReadOutcome::Drained(_));
             match read {
-                ReadOutcome::Data(length) => {
+                ReadOutcome::Data(length) | ReadOutcome::Drained(length) => {
                     connection.last_activity_ms = now.monotonic_ms;
-                    let context = Context { options, counters, draining: *draining, now };
+                    let context = Context {
+                        options,
+                        counters,
+                        draining: *draining,
+                        now,
+                        shard: *shard,
+                        index,
+                    };
                     handle_plaintext(connection, &scratch[..length], host, context);
-                }
-                ReadOutcome::Drained(length) => {
-                    connection.last_activity_ms = now.monotonic_ms;
-                    let context = Context { options, counters, draining: *draining, now };
-                    handle_plaintext(connection, &scratch[..length], host, context);
-                    if !to_the_end {
+                    if drained && !to_the_end {
                         return;
                     }
                 }
@@ -385,6 +414,10 @@ impl TcpEndpoint {
     fn arm_deadline(&mut self, index: usize) {
         let connection = &self.connections[index];
         let deadline = match &connection.phase {
+            Phase::Http(_) if connection.awaiting.is_some() => {
+                connection.awaiting.map_or(0, |awaiting| awaiting.since_ms)
+                    + DEFERRED_ANSWER_TIMEOUT_MS
+            }
             Phase::Http(_) => {
                 let idle = connection.last_activity_ms + self.options.idle_timeout_ms;
                 let head = connection
@@ -408,6 +441,13 @@ impl TcpEndpoint {
             let index = key.owner as usize;
             let Some(connection) = self.connections.get_mut(index) else { continue };
             match &mut connection.phase {
+                Phase::Http(_) if connection.awaiting.is_some() => {
+                    self.counters.timeouts += 1;
+                    let late = WebResponse::error(504, "timeout", "the answer took too long");
+                    to_http1(late).encode(&mut connection.out, false, false);
+                    connection.awaiting = None;
+                    connection.closing = true;
+                }
                 Phase::Http(_) => {
                     self.counters.timeouts += 1;
                     connection.dead = true;
@@ -457,13 +497,55 @@ impl TcpEndpoint {
                     state.session.close(ErrorCode::ServerDraining, "server draining")
                 }
                 Phase::Http(parser) => {
-                    if parser.buffered_len() == 0 {
+                    if parser.buffered_len() == 0 && connection.awaiting.is_none() {
                         connection.closing = true;
                     }
                 }
             }
             self.mark_dirty(index);
         }
+    }
+
+    /// Writes a deferred answer to the connection that asked, if it is
+    /// still there and still waiting, then goes on with requests it
+    /// pipelined behind it. Returns false when the answer was dropped.
+    pub fn complete_http<H: Host>(
+        &mut self,
+        target: HttpTarget,
+        response: WebResponse,
+        host: &mut H,
+        now: Now,
+    ) -> bool {
+        debug_assert_eq!(target.version, HttpVersion::Http1);
+        let TcpEndpoint { connections, options, counters, draining, shard, .. } = self;
+        let Some(connection) = connections.get_mut(target.connection) else { return false };
+        if connection.serial != target.serial || connection.dead {
+            return false;
+        }
+        let Some(awaiting) = connection.awaiting.take() else { return false };
+        let keep_alive = awaiting.keep_alive && !*draining;
+        let response = to_http1(response);
+        response.encode(&mut connection.out, keep_alive, awaiting.head_only);
+        if !keep_alive || response.closes_connection() {
+            connection.closing = true;
+        } else {
+            connection.request_started_ms = None;
+            connection.last_activity_ms = now.monotonic_ms;
+            let context = Context {
+                options,
+                counters,
+                draining: *draining,
+                now,
+                shard: *shard,
+                index: target.connection,
+            };
+            handle_requests(connection, host, context);
+            if *draining && connection.awaiting.is_none() {
+                connection.closing = true;
+            }
+        }
+        self.mark_dirty(target.connection);
+        true
     }
 
     /// Drops every connection (the drain deadline passed).
@@ -538,6 +620,9 @@ struct Context<'a> {
     counters: &'a mut TcpCounters,
     draining: bool,
     now: Now,
+    shard: u16,
+    /// The connection's slab index.
+    index: usize,
 }
 
 fn handle_plaintext<H: Host>(
@@ -563,6 +648,9 @@ fn handle_plaintext<H: Host>(
 
 fn handle_requests<H: Host>(connection: &mut Connection, host: &mut H, context: Context<'_>) {
     loop {
+        if connection.awaiting.is_some() || connection.closing {
+            return;
+        }
         let Phase::Http(parser) = &mut connection.phase else { return };
         if parser.poll_continue() {
             connection.out.extend_from_slice(http1::CONTINUE_RESPONSE);
@@ -587,8 +675,37 @@ fn handle_requests<H: Host>(connection: &mut Connection, host: &mut H, context: 
             return;
         }
         let keep_alive = request.keep_alive && !context.draining;
-        let response = answer(host, &request, connection.peer);
-        response.encode(&mut connection.out, keep_alive, request.method == Method::Head);
+        let head_only = request.method == Method::Head;
+        let target = HttpTarget {
+            shard: context.shard,
+            version: HttpVersion::Http1,
+            connection: context.index,
+            serial: connection.serial,
+            stream_id: 0,
+            head_only,
+        };
+        let routed = host.http(
+            &HttpRequest {
+                method: request.method.as_str(),
+                path: request.path(),
+                query: request.query(),
+                headers: Headers::Http1(&request.headers),
+                body: &request.body,
+                peer: connection.peer,
+            },
+            target,
+            context.now,
+        );
+        let routed = match routed {
+            HttpAnswer::Ready(routed) => routed,
+            HttpAnswer::Deferred => {
+                let since_ms = context.now.monotonic_ms;
+                connection.awaiting = Some(Awaiting { keep_alive, head_only, since_ms });
+                return;
+            }
+        };
+        let response = to_http1(routed);
+        response.encode(&mut connection.out, keep_alive, head_only);
         if !keep_alive || response.closes_connection() {
             connection.closing = true;
             return;
@@ -596,14 +713,7 @@ fn handle_requests<H: Host>(connection: &mut Connection, host: &mut H, context: 
     }
 }
 
-fn answer<H: Host>(host: &mut H, request: &http1::Request, peer: SocketAddr) -> Response {
-    let routed = host.http(&HttpRequest {
-        method: request.method.as_str(),
-        path: request.path(),
-        query: request.query(),
-        body: &request.body,
-        peer,
-    });
+fn to_http1(routed: WebResponse) -> Response {
     let mut response = Response::with_body(routed.status, routed.content_type, routed.body);
     for (name, value) in &routed.headers {
         response = response.header(name, value);

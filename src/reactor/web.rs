@@ -8,32 +8,7 @@ mod assets {
     include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
 }
 
-/// A response, transport-neutral.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebResponse {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Bytes,
-}
-
-impl WebResponse {
-    pub fn json(status: u16, value: &serde_json::Value) -> WebResponse {
-        WebResponse {
-            status,
-            content_type: "application/json",
-            headers: Vec::new(),
-            body: Bytes::from(value.to_string()),
-        }
-    }
-
-    pub fn error(status: u16, code: &str, message: &str) -> WebResponse {
-        WebResponse::json(
-            status,
-            &serde_json::json!({ "error": { "code": code, "message": message } }),
-        )
-    }
-}
+pub use crate::proto::http::WebResponse;
 
 /// What the routes need to know about the running server.
 #[derive(Debug, Clone)]
@@ -43,6 +18,8 @@ pub struct ServerFacts {
     pub version: &'static str,
     /// Every shard's live counts, for /api/stats.
     pub stats: std::sync::Arc<Vec<std::sync::Arc<crate::reactor::shard::ShardStats>>>,
+    /// The storage workers' counters, when the services run.
+    pub storage: Option<std::sync::Arc<crate::services::pool::PoolStats>>,
 }
 
 /// Serves `method path` (path without the query).
@@ -63,7 +40,8 @@ pub fn route(method: &str, path: &str, facts: &ServerFacts) -> WebResponse {
         "/api/stats" if is_read => {
             let shards: Vec<serde_json::Value> =
                 facts.stats.iter().map(|stats| stats.to_json()).collect();
-            WebResponse::json(200, &serde_json::json!({ "shards": shards }))
+            let storage = facts.storage.as_ref().map(|pool| pool.to_json());
+            WebResponse::json(200, &serde_json::json!({ "shards": shards, "storage": storage }))
         }
         "/api/health" | "/api/cert-hash" | "/api/stats" => {
             let mut response = WebResponse::error(405, "method_not_allowed", "use GET");
@@ -125,6 +103,7 @@ mod tests {
             cert_sha256_hex: Some("ab".repeat(32)),
             version: "test",
             stats: Default::default(),
+            storage: None,
         }
     }
 

@@ -1,6 +1,14 @@
 //! services: the blocking side (see docs/ARCHITECTURE.md). Shards never
 //! wait here: they submit jobs and get answers through their mailboxes.
 //!
-//! Built so far: [`pool`], the bounded worker pool every service runs on.
+//! - [`pool`]: the bounded worker pool every service runs on.
+//! - [`store`]: the storage port (Postgres | embedded SQLite) and migrations.
+//! - [`auth`]: access tokens (JWT), password hashing, refresh tokens.
+//! - [`accounts`]: register, login, guests, refresh rotation, logout.
+//! - [`api`]: the REST API: a front on each shard, handlers on workers.
 
+pub mod accounts;
+pub mod api;
+pub mod auth;
 pub mod pool;
+pub mod store;

@@ -31,9 +31,12 @@ use crate::proto::session::{Acceptance, Now, Session};
 use crate::proto::wire::{
     self, ErrorCode, GameKind, Hello, Message, RoomSummary, Text, WireMessage,
 };
-use crate::reactor::host::{Host, HttpRequest, SessionRef};
+use crate::reactor::host::{Host, HttpAnswer, HttpRequest, HttpTarget, SessionRef};
+use crate::reactor::mailbox::MailboxSender;
+use crate::reactor::shard::ShardMessage;
 use crate::reactor::timer::{TimerKey, TimerWheel};
 use crate::reactor::web::{self, ServerFacts, WebResponse};
+use crate::services::api::{ApiFrontend, Lobby, RoomView};
 use crate::sim::arena::Arena;
 use crate::sim::room::{Room, RoomConfig};
 use crate::sim::tetris::TetrisBattle;
@@ -115,6 +118,21 @@ pub struct GameHost {
     outbox: Outbox,
     counters: GameCounters,
     last_now: Now,
+    /// The REST API and account tokens; `None` in tests that need neither
+    /// (then a Hello with an access token is refused).
+    api: Option<ApiLink>,
+}
+
+/// A shard's link to the services layer: its API front, and its own
+/// mailbox, where workers post deferred answers.
+pub struct ApiLink {
+    pub frontend: ApiFrontend,
+    pub reply_to: MailboxSender<ShardMessage>,
+}
+
+/// The /api paths the shard answers itself (no database).
+fn is_shard_route(path: &str) -> bool {
+    matches!(path, "/api/health" | "/api/cert-hash" | "/api/stats")
 }
 
 impl GameHost {
@@ -139,6 +157,26 @@ impl GameHost {
             outbox: Outbox::default(),
             counters: GameCounters::default(),
             last_now: now,
+            api: None,
+        }
+    }
+
+    /// Serves the REST API and accepts access tokens in Hello.
+    pub fn with_api(mut self, link: ApiLink) -> GameHost {
+        self.api = Some(link);
+        self
+    }
+
+    /// Who an access token names: (player id, nickname).
+    fn account(&self, token: &str, now: Now) -> Result<(u64, String), (ErrorCode, String)> {
+        let Some(link) = &self.api else {
+            let text = "accounts are not enabled on this server".to_owned();
+            return Err((ErrorCode::InvalidToken, text));
+        };
+        match link.frontend.verify(token, now) {
+            Ok(claims) if claims.sub > 0 => Ok((claims.sub as u64, claims.name)),
+            Ok(_) => Err((ErrorCode::InvalidToken, "the token names no account".to_owned())),
+            Err(_) => Err((ErrorCode::InvalidToken, "the access token is not valid".to_owned())),
         }
     }
 
@@ -303,15 +341,11 @@ impl GameHost {
     fn send_room_list(&mut self, session: SessionRef, game: Option<GameKind>) {
         let Some(info) = self.sessions.get(&session) else { return };
         let player_id = info.player_id;
-        let mut rooms: Vec<&Listing> = self
-            .directory
-            .values()
-            .filter(|l| !l.private && game.is_none_or(|g| g == l.game))
+        let rooms: Vec<RoomSummary> = Directory(&self.directory)
+            .public(game, wire::MAX_ROOM_LIST)
+            .into_iter()
+            .map(summary)
             .collect();
-        // Most recent first: ids grow with creation on each shard.
-        rooms.sort_by_key(|l| std::cmp::Reverse(l.room_id & ((1 << SHARD_ID_SHIFT) - 1)));
-        let rooms: Vec<RoomSummary> =
-            rooms.into_iter().take(wire::MAX_ROOM_LIST).map(summary).collect();
         let list = wire::RoomList { rooms: wire::List::new(rooms).unwrap_or_default() };
         self.outbox.send(session, player_id, &list);
     }
@@ -496,22 +530,20 @@ impl Host for GameHost {
         hello: &Hello,
         now: Now,
     ) -> Result<Acceptance, (ErrorCode, String)> {
-        if hello.access_token.is_some() {
-            // Accounts arrive with the services layer; until then a token
-            // cannot be checked, and an unchecked token must not be trusted.
-            let text = "accounts are not enabled on this server".to_owned();
-            return Err((ErrorCode::InvalidToken, text));
-        }
         let now_s = now.unix_us / 1_000_000;
-        let (player_id, nickname, resumed) = match &hello.resume_token {
-            Some(token) => match self.resume.check(token.as_str(), now_s) {
+        let (player_id, nickname, resumed) = match (&hello.resume_token, &hello.access_token) {
+            (Some(token), _) => match self.resume.check(token.as_str(), now_s) {
                 Some(resumed) => (resumed.player_id, resumed.nickname, true),
                 None => {
                     let text = "the resume token is not valid".to_owned();
                     return Err((ErrorCode::ResumeFailed, text));
                 }
             },
-            None => {
+            (None, Some(access_token)) => {
+                let (player_id, nickname) = self.account(access_token.as_str(), now)?;
+                (player_id, nickname, false)
+            }
+            (None, None) => {
                 let (player_id, nickname) = self.new_guest(hello);
                 (player_id, nickname, false)
             }
@@ -544,8 +576,27 @@ impl Host for GameHost {
         }
     }
 
-    fn http(&mut self, request: &HttpRequest<'_>) -> WebResponse {
-        web::route(request.method, request.path, &self.facts)
+    fn http(&mut self, request: &HttpRequest<'_>, target: HttpTarget, now: Now) -> HttpAnswer {
+        let Some(link) = self.api.as_mut() else {
+            return HttpAnswer::Ready(web::route(request.method, request.path, &self.facts));
+        };
+        if !request.path.starts_with("/api/") || is_shard_route(request.path) {
+            return HttpAnswer::Ready(web::route(request.method, request.path, &self.facts));
+        }
+        let mailbox = link.reply_to.clone();
+        let reply = Box::new(move |response: WebResponse| {
+            let message = ShardMessage::HttpReply { target, response: Box::new(response) };
+            if mailbox.send(message).is_err() {
+                // The shard is overloaded; the client gets 504 from the
+                // transport's deadline instead.
+                tracing::warn!(shard = target.shard, "API answer dropped: mailbox full");
+            }
+        });
+        let lobby = Directory(&self.directory);
+        match link.frontend.handle(request, now, reply, &lobby) {
+            Some(response) => HttpAnswer::Ready(response),
+            None => HttpAnswer::Deferred,
+        }
     }
 
     fn certificate_changed(&mut self, sha256_hex: Option<String>) {
@@ -573,7 +624,13 @@ impl Host for GameHost {
     fn handle_timeout(&mut self, now: Now) {
         self.last_now = now;
         let mut due = std::mem::take(&mut self.due);
-        self.timers.expire(now.monotonic_ms, |key, _| due.push(key.owner as usize));
+        let stats = self.facts.stats.get(usize::from(self.shard));
+        self.timers.expire(now.monotonic_ms, |key, deadline_ms| {
+            if let Some(stats) = stats {
+                stats.record_tick_lateness(now.monotonic_ms.saturating_sub(deadline_ms));
+            }
+            due.push(key.owner as usize)
+        });
         for slot in due.drain(..) {
             let Some(any) = self.rooms.get_mut(slot) else { continue };
             let mut released = Released::default();
@@ -610,6 +667,44 @@ where
     config.game = G::config_for(create.capacity);
     config.reconnect_grace_ms = RECONNECT_GRACE_MS;
     HostedRoom::new(room_id, code, name, create.private, Room::new(config, seed))
+}
+
+/// The shard's copy of the room directory, as the REST API reads it.
+struct Directory<'a>(&'a HashMap<u64, Listing>);
+
+impl<'a> Directory<'a> {
+    /// Public rooms, of one game when given, most recent first (ids grow
+    /// with creation on each shard), at most `limit`.
+    fn public(&self, game: Option<GameKind>, limit: usize) -> Vec<&'a Listing> {
+        let mut rooms: Vec<&Listing> =
+            self.0.values().filter(|l| !l.private && game.is_none_or(|g| g == l.game)).collect();
+        rooms.sort_by_key(|l| std::cmp::Reverse(l.room_id & ((1 << SHARD_ID_SHIFT) - 1)));
+        rooms.truncate(limit);
+        rooms
+    }
+}
+
+impl Lobby for Directory<'_> {
+    fn rooms(&self, game: Option<GameKind>, limit: usize) -> Vec<RoomView> {
+        self.public(game, limit).into_iter().map(room_view).collect()
+    }
+
+    fn room(&self, room_id: u64) -> Option<RoomView> {
+        self.0.get(&room_id).filter(|listing| !listing.private).map(room_view)
+    }
+}
+
+fn room_view(listing: &Listing) -> RoomView {
+    RoomView {
+        room_id: listing.room_id,
+        code: listing.code.clone(),
+        name: listing.name.clone(),
+        game: listing.game,
+        phase: listing.phase,
+        members: listing.members,
+        capacity: listing.capacity,
+        spectators: listing.spectators,
+    }
 }
 
 fn summary(listing: &Listing) -> RoomSummary {

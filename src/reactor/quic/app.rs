@@ -34,9 +34,13 @@ use crate::proto::h3::connection::{
     CommandError, H3Config, H3Connection, H3Event, QuicStreams, RecvBuffers, StreamIoError,
 };
 use crate::proto::h3::{ErrorCode as H3ErrorCode, RequestHead};
+pub use crate::proto::http::origin_allowed;
 use crate::proto::session::{Now, Session, SessionConfig, State};
 use crate::proto::wire::{datagram_bodies, ErrorCode, FrameDecoder};
-use crate::reactor::host::{pump_events, Host, HttpRequest, SessionRef, Transport};
+use crate::reactor::host::{
+    pump_events, Headers, Host, HttpAnswer, HttpRequest, HttpTarget, HttpVersion, SessionRef,
+    Transport,
+};
 use crate::reactor::web::WebResponse;
 
 /// The path of WebTransport sessions.
@@ -240,7 +244,16 @@ pub struct WtConnection {
     close_at_ms: Option<u64>,
     /// A read budget ran out: process again at this time.
     wake_at_ms: Option<u64>,
+    /// Tells this connection from a later one in the same slab slot.
+    serial: u64,
+    /// Requests whose answers come later (bounded by
+    /// [`DEFERRED_PER_CONNECTION_MAX`]).
+    deferred: u16,
 }
+
+/// Requests one connection may have waiting for deferred answers; more
+/// are answered 503 at once.
+pub const DEFERRED_PER_CONNECTION_MAX: u16 = 32;
 
 impl WtConnection {
     pub fn id(&self) -> usize {
@@ -251,6 +264,18 @@ impl WtConnection {
     pub fn established_session(&mut self) -> Option<&mut Session> {
         let wt = self.session.as_deref_mut()?;
         (wt.host_knows && !wt.ended).then_some(&mut wt.session)
+    }
+
+    /// Sends a deferred answer on its request stream, if this is still the
+    /// connection that asked. Returns false when it was dropped.
+    pub fn complete_http(&mut self, target: HttpTarget, response: &WebResponse) -> bool {
+        debug_assert_eq!(target.version, HttpVersion::Http3);
+        if self.serial != target.serial || self.deferred == 0 {
+            return false;
+        }
+        self.deferred -= 1;
+        respond(&mut self.h3, target.stream_id, target.head_only, response);
+        true
     }
 
     /// Whether a WebTransport session was accepted on this connection.
@@ -279,6 +304,7 @@ pub struct WtServer<H: Host> {
     buffers: RecvBuffers,
     draining: bool,
     counters: WtCounters,
+    next_serial: u64,
 }
 
 impl<H: Host> WtServer<H> {
@@ -292,6 +318,7 @@ impl<H: Host> WtServer<H> {
             buffers: RecvBuffers::new(),
             draining: false,
             counters: WtCounters::default(),
+            next_serial: 1,
         }
     }
 
@@ -320,7 +347,7 @@ impl<H: Host> WtServer<H> {
         match event {
             H3Event::Request { stream_id, head, body } => {
                 self.counters.requests += 1;
-                self.answer_request(state, stream_id, &head, &body);
+                self.answer_request(state, stream_id, &head, &body, now);
             }
             H3Event::WebTransportConnect { stream_id, head } => {
                 self.on_connect(state, stream_id, &head, now);
@@ -388,14 +415,38 @@ impl<H: Host> WtServer<H> {
         stream_id: u64,
         head: &RequestHead,
         body: &[u8],
+        now: Now,
     ) {
+        let head_only = head.method == "HEAD";
+        if state.deferred >= DEFERRED_PER_CONNECTION_MAX {
+            let busy = WebResponse::error(503, "busy", "too many requests in flight")
+                .with_header("retry-after", "1");
+            return respond(&mut state.h3, stream_id, head_only, &busy);
+        }
         let (path, query) = match head.path.split_once('?') {
             Some((path, query)) => (path, Some(query)),
             None => (head.path.as_str(), None),
         };
-        let request = HttpRequest { method: &head.method, path, query, body, peer: state.peer };
-        let response = self.host.http(&request);
-        respond(&mut state.h3, stream_id, head.method == "HEAD", &response);
+        let request = HttpRequest {
+            method: &head.method,
+            path,
+            query,
+            headers: Headers::Http3(&head.headers),
+            body,
+            peer: state.peer,
+        };
+        let target = HttpTarget {
+            shard: self.shard,
+            version: HttpVersion::Http3,
+            connection: state.id,
+            serial: state.serial,
+            stream_id,
+            head_only,
+        };
+        match self.host.http(&request, target, now) {
+            HttpAnswer::Ready(response) => respond(&mut state.h3, stream_id, head_only, &response),
+            HttpAnswer::Deferred => state.deferred += 1,
+        }
     }
 
     fn on_connect(
@@ -495,6 +546,7 @@ impl<H: Host> QuicApp for WtServer<H> {
         // checks the player behind a slot before anything is delivered).
         let id = index;
         self.counters.connections += 1;
+        self.next_serial += 1;
         WtConnection {
             peer,
             id,
@@ -503,6 +555,8 @@ impl<H: Host> QuicApp for WtServer<H> {
             drained: false,
             close_at_ms: None,
             wake_at_ms: None,
+            serial: self.next_serial,
+            deferred: 0,
         }
     }
 
@@ -594,29 +648,6 @@ fn connect_refusal(head: &RequestHead, allowed_origins: &[String]) -> Option<u16
     }
 }
 
-/// Whether a page from `origin` may open a session (see the module docs).
-pub fn origin_allowed(origin: &str, allowed_origins: &[String]) -> bool {
-    if allowed_origins.is_empty() {
-        return is_local_origin(origin);
-    }
-    allowed_origins.iter().any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(origin))
-}
-
-/// `http(s)://localhost`, `127.0.0.1` or `[::1]`, with or without a port.
-fn is_local_origin(origin: &str) -> bool {
-    let Some(rest) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"))
-    else {
-        return false;
-    };
-    ["localhost", "127.0.0.1", "[::1]"].iter().any(|host| match rest.strip_prefix(host) {
-        Some("") => true,
-        Some(after) => after.strip_prefix(':').is_some_and(|port| {
-            (1..=5).contains(&port.len()) && port.bytes().all(|byte| byte.is_ascii_digit())
-        }),
-        None => false,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -638,6 +669,8 @@ mod tests {
         hellos: Vec<SessionRef>,
         closed: Vec<SessionRef>,
         requests: Vec<String>,
+        /// Requests to /later, answered by the test through `complete_http`.
+        deferred: Vec<HttpTarget>,
     }
 
     impl Host for TestHost {
@@ -668,15 +701,19 @@ mod tests {
             self.hellos.len() - self.closed.len()
         }
 
-        fn http(&mut self, request: &HttpRequest<'_>) -> WebResponse {
+        fn http(&mut self, request: &HttpRequest<'_>, target: HttpTarget, _: Now) -> HttpAnswer {
             let line = format!("{} {} {:?}", request.method, request.path, request.query);
             self.requests.push(line.clone());
-            WebResponse {
+            if request.path == "/later" {
+                self.deferred.push(target);
+                return HttpAnswer::Deferred;
+            }
+            HttpAnswer::Ready(WebResponse {
                 status: 200,
                 content_type: "text/plain",
                 headers: vec![("x-test", "yes".to_owned()), ("connection", "close".to_owned())],
                 body: Bytes::from(line),
-            }
+            })
         }
     }
 
@@ -989,6 +1026,31 @@ mod tests {
         assert_eq!((status, body.len()), (Some(200), 0), "HEAD has no body");
         assert_eq!(pair.app.counters().requests, 2);
         assert_eq!(pair.app.timeout(pair.state.as_ref().unwrap()), None);
+    }
+
+    /// A deferred answer reaches its own request stream, once; an answer
+    /// addressed to an earlier connection in the same slot is dropped.
+    #[test]
+    fn deferred_http3_answers_reach_the_stream_that_asked() {
+        let mut pair = Pair::new();
+        pair.open_h3();
+        pair.request(0, "GET", "/later", None);
+        pair.request(4, "GET", "/now", None);
+        pair.exchange();
+        assert_eq!(pair.response(0).0, None, "no answer yet");
+        assert_eq!(pair.response(4).0, Some(200), "a later request is not held up");
+        let target = pair.app.host.deferred.pop().unwrap();
+        assert_eq!((target.version, target.stream_id), (HttpVersion::Http3, 0));
+        let answer = WebResponse::json(201, &serde_json::json!({ "done": true }));
+        let state = pair.state.as_mut().unwrap();
+        let stale = HttpTarget { serial: target.serial + 1, ..target };
+        assert!(!state.complete_http(stale, &answer), "another connection's answer");
+        assert!(state.complete_http(target, &answer));
+        assert!(!state.complete_http(target, &answer), "answered once");
+        pair.exchange();
+        let (status, body, fin) = pair.response(0);
+        assert_eq!((status, fin), (Some(201), true));
+        assert_eq!(body, br#"{"done":true}"#);
     }
 
     #[test]

@@ -1,0 +1,433 @@
+//! The REST API of a real `ludus serve` over HTTP/1.1, on its embedded
+//! store (SQLite in the data dir): accounts, tokens, profiles, hostile
+//! input, rate limits, CORS. tests/api_postgres.rs runs the account flow
+//! against the real Postgres.
+
+mod support;
+
+use std::net::SocketAddr;
+
+use ludus::client::blocking::connect_ws;
+use ludus::client::{Credentials, WsOptions};
+use ludus::services::auth::jwt::{AccessClaims, JwtKeys};
+use serde_json::{json, Value};
+use support::{http, http_json, start_server_with, HttpAnswer, Server, ServerOptions};
+
+/// The key the test servers sign with, so tests can forge and expire
+/// tokens the way an attacker or a slow client would.
+const SECRET: &str = "k1:an-api-test-secret-of-at-least-32-bytes";
+/// Cheap argon2 for tests; the defaults are measured in benches/auth.rs.
+const CHEAP_ARGON2: &str = "[api]\nargon2_memory_kib = 1024\nargon2_iterations = 1\n";
+
+fn server_with(config: &str) -> Server {
+    start_server_with(&ServerOptions {
+        shards: 2,
+        env: vec![("JWT_SECRET".into(), SECRET.into())],
+        config_toml: Some(config.to_owned()),
+    })
+}
+
+fn server() -> Server {
+    server_with(CHEAP_ARGON2)
+}
+
+fn register(address: SocketAddr, username: &str, password: &str) -> HttpAnswer {
+    let body = json!({ "username": username, "password": password });
+    http_json(address, "POST", "/api/auth/register", None, &body)
+}
+
+fn login(address: SocketAddr, username: &str, password: &str) -> HttpAnswer {
+    let body = json!({ "username": username, "password": password });
+    http_json(address, "POST", "/api/auth/login", None, &body)
+}
+
+fn tokens(answer: &HttpAnswer) -> (String, String) {
+    let body = answer.json();
+    let access = body["access_token"].as_str().expect("an access token").to_owned();
+    let refresh = body["refresh_token"].as_str().expect("a refresh token").to_owned();
+    (access, refresh)
+}
+
+fn refresh(address: SocketAddr, token: &str) -> HttpAnswer {
+    http_json(address, "POST", "/api/auth/refresh", None, &json!({ "refresh_token": token }))
+}
+
+fn me(address: SocketAddr, token: &str) -> HttpAnswer {
+    http(address, "GET", "/api/players/me", &[("authorization", &format!("Bearer {token}"))], b"")
+}
+
+/// An account's whole life over HTTP/1.1: register, read and edit the
+/// profile, log in again, refresh (rotating), log out (revoking).
+#[test]
+fn an_account_registers_edits_its_profile_refreshes_and_logs_out() {
+    let server = server();
+    let created = register(server.http, "alice", "correct horse battery");
+    assert_eq!(created.status, 201, "{}", String::from_utf8_lossy(&created.body));
+    let body = created.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["user"]["username"], "alice");
+    assert_eq!(body["user"]["role"], "player");
+    let id = body["user"]["id"].as_str().unwrap().to_owned();
+    assert!(id.parse::<i64>().unwrap() >= 1 << 62, "account ids are in the account range");
+    assert!(created.header("x-request-id").is_some());
+    let (access, refresh_token) = tokens(&created);
+
+    let profile = me(server.http, &access);
+    assert_eq!(profile.status, 200);
+    assert_eq!(profile.json()["id"], id.as_str());
+    assert_eq!(profile.json()["nickname"], "alice");
+
+    let update = json!({ "nickname": "Alice ♠", "bio": "plays T-spins", "country": "FR" });
+    let updated = http_json(server.http, "PUT", "/api/players/me", Some(&access), &update);
+    assert_eq!(updated.status, 200, "{}", String::from_utf8_lossy(&updated.body));
+    let public = http(server.http, "GET", &format!("/api/players/{id}"), &[], b"");
+    assert_eq!(public.status, 200);
+    assert_eq!(public.json()["nickname"], "Alice ♠");
+    assert_eq!(public.json()["country"], "FR");
+    assert!(public.json().get("username").is_none(), "usernames are private");
+    let stats = http(server.http, "GET", &format!("/api/players/{id}/stats"), &[], b"");
+    assert_eq!((stats.status, stats.json()["games"].clone()), (200, json!([])));
+
+    assert_eq!(login(server.http, "ALICE", "correct horse battery").status, 200, "any case");
+    assert_eq!(login(server.http, "alice", "wrong horse battery").status, 401);
+    assert_eq!(login(server.http, "nobody", "correct horse battery").status, 401);
+
+    let rotated = refresh(server.http, &refresh_token);
+    assert_eq!(rotated.status, 200);
+    let (access_2, refresh_2) = tokens(&rotated);
+    assert_ne!(refresh_2, refresh_token);
+    assert_eq!(me(server.http, &access_2).status, 200);
+
+    let logout = http_json(
+        server.http,
+        "POST",
+        "/api/auth/logout",
+        None,
+        &json!({ "refresh_token": refresh_2 }),
+    );
+    assert_eq!(logout.status, 204);
+    assert_eq!(refresh(server.http, &refresh_2).status, 401, "logged out");
+
+    // The storage workers' counters are in /api/stats for operators.
+    let stats = http(server.http, "GET", "/api/stats", &[], b"").json();
+    assert!(stats["storage"]["completed"].as_u64().unwrap() >= 9, "{stats}");
+    assert_eq!(stats["storage"]["panicked"], 0);
+}
+
+/// A spent refresh token presented again means a copy was stolen: the
+/// whole login is revoked, including the newer token the thief may not
+/// have.
+#[test]
+fn a_replayed_refresh_token_revokes_the_whole_login() {
+    let server = server();
+    let (_, first) = tokens(&register(server.http, "bob", "a long enough password"));
+    let (_, second) = tokens(&refresh(server.http, &first));
+    let replay = refresh(server.http, &first);
+    assert_eq!((replay.status, replay.error_code().as_str()), (401, "refresh_token_reused"));
+    let after = refresh(server.http, &second);
+    assert_eq!((after.status, after.error_code().as_str()), (401, "invalid_refresh_token"));
+    // Another login of the same account is untouched.
+    let (_, other) = tokens(&login(server.http, "bob", "a long enough password"));
+    assert_eq!(refresh(server.http, &other).status, 200);
+}
+
+/// A guest plays under a nickname, then becomes a player with the same id.
+#[test]
+fn a_guest_upgrades_to_a_player_and_keeps_its_id() {
+    let server = server();
+    let guest =
+        http_json(server.http, "POST", "/api/auth/guest", None, &json!({"nickname": "zoë"}));
+    assert_eq!(guest.status, 201);
+    assert_eq!(guest.json()["user"]["role"], "guest");
+    assert_eq!(guest.json()["user"]["username"], Value::Null);
+    let id = guest.json()["user"]["id"].clone();
+    let (access, _) = tokens(&guest);
+    let body = json!({ "username": "zoe", "password": "now with a password" });
+    let upgraded = http_json(server.http, "POST", "/api/auth/upgrade", Some(&access), &body);
+    assert_eq!(upgraded.status, 200, "{}", String::from_utf8_lossy(&upgraded.body));
+    assert_eq!(upgraded.json()["user"]["id"], id);
+    assert_eq!(upgraded.json()["user"]["role"], "player");
+    let (player_access, _) = tokens(&upgraded);
+    let again = http_json(server.http, "POST", "/api/auth/upgrade", Some(&player_access), &body);
+    assert_eq!((again.status, again.error_code().as_str()), (409, "not_a_guest"));
+    assert_eq!(login(server.http, "zoe", "now with a password").json()["user"]["id"], id);
+}
+
+/// A signed-in player's access token is their identity in the game
+/// protocol too: Hello with it, and Welcome names the account.
+#[test]
+fn hello_with_an_access_token_is_the_account() {
+    let server = server();
+    let created = register(server.http, "carol", "the game is afoot");
+    let id: u64 = created.json()["user"]["id"].as_str().unwrap().parse().unwrap();
+    let (access, _) = tokens(&created);
+    let url = format!("ws://{}/ws", server.http);
+    let options = WsOptions::default();
+    let mut client = connect_ws(&url, &options).unwrap();
+    let credentials = Credentials { access_token: Some(access), ..Credentials::default() };
+    let welcome = client.hello_with(&credentials, std::time::Duration::from_secs(5)).unwrap();
+    assert_eq!((welcome.player_id, welcome.nickname.as_str()), (id, "carol"));
+
+    let forged = format!("{}x", tokens(&login(server.http, "carol", "the game is afoot")).0);
+    let mut client = connect_ws(&url, &options).unwrap();
+    let credentials = Credentials { access_token: Some(forged), ..Credentials::default() };
+    assert!(client.hello_with(&credentials, std::time::Duration::from_secs(5)).is_err());
+}
+
+/// Forged, expired, wrong-key and malformed access tokens: 401 with a
+/// reason, and the request does nothing.
+#[test]
+fn bad_access_tokens_are_refused() {
+    let server = server();
+    let (access, _) = tokens(&register(server.http, "dave", "a fine password"));
+    let id: i64 = me(server.http, &access).json()["id"].as_str().unwrap().parse().unwrap();
+    let keys = JwtKeys::from_config(SECRET).unwrap();
+    let other_keys = JwtKeys::from_config("k1:a-completely-different-secret-32-bytes").unwrap();
+    let now_s =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+            as i64;
+    let expired = keys.sign(&AccessClaims::new(id, "player", "dave", now_s - 3_600));
+    let wrong_key = other_keys.sign(&AccessClaims::new(id, "player", "dave", now_s));
+    let mut tampered = access.clone();
+    tampered.replace_range(access.len() - 4.., "AAAA");
+    let none_alg = {
+        let parts: Vec<&str> = access.split('.').collect();
+        format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.AAAA", parts[1])
+    };
+    let cases = [
+        ("expired", expired.as_str(), "token_expired"),
+        ("wrong key", wrong_key.as_str(), "token_bad_signature"),
+        ("tampered", tampered.as_str(), "token_bad_signature"),
+        ("alg none", none_alg.as_str(), "token_unsupported_algorithm"),
+        ("garbage", "not.a.jwt", "token_malformed"),
+    ];
+    for (what, token, code) in cases {
+        let answer = me(server.http, token);
+        assert_eq!(answer.status, 401, "{what}");
+        assert_eq!(answer.error_code(), code, "{what}");
+        assert!(answer.header("www-authenticate").is_some(), "{what}");
+        let update = json!({ "nickname": "hacked" });
+        let put = http_json(server.http, "PUT", "/api/players/me", Some(token), &update);
+        assert_eq!(put.status, 401, "{what}");
+    }
+    let missing = http(server.http, "GET", "/api/players/me", &[], b"");
+    assert_eq!((missing.status, missing.error_code().as_str()), (401, "missing_token"));
+    assert_eq!(me(server.http, &access).json()["nickname"], "dave", "nothing changed");
+}
+
+/// Injection strings, oversized and deeply nested JSON, wrong content
+/// types, unknown fields: the right 4xx, and nothing is stored.
+#[test]
+fn hostile_bodies_get_4xx_and_store_nothing() {
+    let server = server();
+    let address = server.http;
+    let injection = "x'; DROP TABLE users; --";
+    let answer = register(address, injection, "a fine password");
+    assert_eq!((answer.status, answer.error_code().as_str()), (400, "invalid_request"));
+    let answer = login(address, injection, "' OR '1'='1");
+    assert_eq!(answer.status, 401);
+    let answer = register(address, "erin", "short");
+    assert_eq!((answer.status, answer.error_code().as_str()), (400, "invalid_request"));
+    assert_eq!(login(address, "erin", "short").status, 401, "nothing stored");
+
+    let huge = format!(r#"{{"username":"erin","password":"{}"}}"#, "p".repeat(20_000));
+    let answer = http(
+        address,
+        "POST",
+        "/api/auth/register",
+        &[("content-type", "application/json")],
+        huge.as_bytes(),
+    );
+    assert_eq!((answer.status, answer.error_code().as_str()), (413, "body_too_large"));
+    let nested = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
+    let answer = http(
+        address,
+        "POST",
+        "/api/auth/login",
+        &[("content-type", "application/json")],
+        nested.as_bytes(),
+    );
+    assert_eq!((answer.status, answer.error_code().as_str()), (400, "invalid_json"));
+    let form = b"username=erin&password=a+fine+password";
+    let answer = http(
+        address,
+        "POST",
+        "/api/auth/register",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form,
+    );
+    assert_eq!((answer.status, answer.error_code().as_str()), (415, "unsupported_media_type"));
+    let extra = json!({ "username": "erin", "password": "a fine password", "role": "admin" });
+    let answer = http_json(address, "POST", "/api/auth/register", None, &extra);
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (400, "invalid_json"),
+        "no mass assignment"
+    );
+    let answer = http(
+        address,
+        "POST",
+        "/api/auth/register",
+        &[("content-type", "application/json")],
+        b"\xff\xfe{",
+    );
+    assert_eq!(answer.status, 400);
+
+    // After all that, erin does not exist and the name is free.
+    assert_eq!(register(address, "erin", "a fine password").status, 201);
+    assert_eq!(register(address, "ERIN", "a fine password").status, 409, "taken, any case");
+
+    let bad_paths = [
+        ("GET", "/api/players/not-a-number", 404),
+        ("GET", "/api/players/1", 404),
+        ("DELETE", "/api/players/me", 405),
+        ("GET", "/api/auth/login", 405),
+        ("GET", "/api/leaderboards/tetris?limit=1000", 400),
+        ("GET", "/api/leaderboards/tetris?limit=2&evil=1", 400),
+    ];
+    for (method, path, status) in bad_paths {
+        let answer = http(address, method, path, &[], b"");
+        assert_eq!(answer.status, status, "{method} {path}");
+        assert!(answer.json()["error"]["message"].is_string(), "{method} {path}");
+    }
+    let board = http(address, "GET", "/api/leaderboards/tetris?limit=2&offset=0", &[], b"");
+    assert_eq!(board.status, 200);
+    assert_eq!(board.json()["entries"], json!([]));
+}
+
+/// Past the per-address rate the API answers 429 with Retry-After; the
+/// password endpoints have their own, lower limit.
+#[test]
+fn rate_limits_answer_429_with_retry_after() {
+    let config = format!("{CHEAP_ARGON2}ip_rate_per_s = 5\nip_burst = 5\nauth_per_minute = 2\n");
+    let server = server_with(&config);
+    let statuses: Vec<u16> = (0..3)
+        .map(|index| register(server.http, &format!("user{index}"), "a fine password").status)
+        .collect();
+    // Connections land on either shard; each shard counts on its own, so
+    // the third may pass on one and not on the other, but not both.
+    assert_eq!(statuses[0], 201);
+    let limited: Vec<HttpAnswer> = (0..12)
+        .map(|_| http(server.http, "GET", "/api/leaderboards/arena", &[], b""))
+        .filter(|answer| answer.status == 429)
+        .collect();
+    assert!(!limited.is_empty(), "12 requests at once exceed 2 shards x burst 5");
+    let retry_after: u32 = limited[0].header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert_eq!(limited[0].error_code(), "rate_limited");
+}
+
+/// Pages of allowed origins may call the API; preflights are answered;
+/// request ids are echoed when sane and made up otherwise.
+#[test]
+fn cors_and_request_ids() {
+    let config = format!("{CHEAP_ARGON2}cors_origins = [\"https://play.example\"]\n");
+    let server = server_with(&config);
+    let preflight = http(
+        server.http,
+        "OPTIONS",
+        "/api/auth/login",
+        &[("origin", "https://play.example"), ("access-control-request-method", "POST")],
+        b"",
+    );
+    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("https://play.example"));
+    assert!(preflight.header("access-control-allow-headers").unwrap().contains("authorization"));
+    let refused = http(
+        server.http,
+        "OPTIONS",
+        "/api/auth/login",
+        &[("origin", "https://evil.example"), ("access-control-request-method", "POST")],
+        b"",
+    );
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+
+    let read = http(
+        server.http,
+        "GET",
+        "/api/leaderboards/tetris",
+        &[("origin", "https://play.example"), ("x-request-id", "trace-42")],
+        b"",
+    );
+    assert_eq!(read.header("access-control-allow-origin"), Some("https://play.example"));
+    assert_eq!(read.header("x-request-id"), Some("trace-42"));
+    let odd = http(
+        server.http,
+        "GET",
+        "/api/ready",
+        &[("x-request-id", "not sane: spaces and / slashes")],
+        b"",
+    );
+    assert_eq!(odd.status, 200);
+    assert_eq!(odd.json()["store"], "sqlite");
+    assert_ne!(odd.header("x-request-id"), Some("not sane: spaces and / slashes"));
+}
+
+/// The lobby over REST: public rooms made through the protocol are listed
+/// (from any shard's copy of the directory) and shown by id; private rooms
+/// are neither.
+#[test]
+fn public_rooms_are_listed_and_shown_private_ones_are_not() {
+    use ludus::proto::wire::{self, GameKind, Message, Text};
+    let server = server();
+    let url = format!("ws://{}/ws", server.http);
+    let open_room = |name: &str, private: bool| -> (ludus::client::Client, u64) {
+        let mut client = connect_ws(&url, &WsOptions::default()).unwrap();
+        client.hello("host").unwrap();
+        let create = wire::RoomCreate {
+            game: GameKind::Arena,
+            capacity: 4,
+            private,
+            name: Text::new(name).unwrap(),
+        };
+        client.send(&create).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Message::RoomJoined(joined)) =
+                client.recv(std::time::Duration::from_millis(200))
+            {
+                let room_id = joined.room_id;
+                return (client, room_id);
+            }
+        }
+        panic!("no RoomJoined for {name}");
+    };
+    let (_public_host, public_id) = open_room("open table", false);
+    let (_private_host, private_id) = open_room("secret table", true);
+
+    // Each shard's directory copy catches up within a moment; HTTP
+    // connections land on either shard.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let listed = loop {
+        let list = http(server.http, "GET", "/api/rooms?game=arena", &[], b"");
+        assert_eq!(list.status, 200);
+        let rooms = list.json()["rooms"].as_array().unwrap().clone();
+        let all_shards_agree = (0..4).all(|_| {
+            let again = http(server.http, "GET", "/api/rooms?game=arena", &[], b"").json();
+            again["rooms"].as_array().unwrap().len() == rooms.len()
+        });
+        if rooms.len() == 1 && all_shards_agree {
+            break rooms;
+        }
+        assert!(std::time::Instant::now() < deadline, "rooms never listed: {rooms:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(listed[0]["id"], public_id.to_string());
+    assert_eq!(listed[0]["name"], "open table");
+    assert_eq!(
+        (listed[0]["game"].clone(), listed[0]["phase"].clone()),
+        (json!("arena"), json!("waiting"))
+    );
+    assert_eq!((listed[0]["members"].clone(), listed[0]["capacity"].clone()), (json!(1), json!(4)));
+
+    let shown = http(server.http, "GET", &format!("/api/rooms/{public_id}"), &[], b"");
+    assert_eq!((shown.status, shown.json()["code"].clone()), (200, listed[0]["code"].clone()));
+    let hidden = http(server.http, "GET", &format!("/api/rooms/{private_id}"), &[], b"");
+    assert_eq!((hidden.status, hidden.error_code().as_str()), (404, "room_not_found"));
+    let tetris = http(server.http, "GET", "/api/rooms?game=tetris", &[], b"");
+    assert_eq!(tetris.json()["rooms"], json!([]));
+    let bad = http(server.http, "GET", "/api/rooms?game=chess", &[], b"");
+    assert_eq!((bad.status, bad.error_code().as_str()), (400, "invalid_query"));
+}
