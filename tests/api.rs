@@ -431,3 +431,189 @@ fn public_rooms_are_listed_and_shown_private_ones_are_not() {
     let bad = http(server.http, "GET", "/api/rooms?game=chess", &[], b"");
     assert_eq!((bad.status, bad.error_code().as_str()), (400, "invalid_query"));
 }
+
+/// A guest account's access token and id.
+fn guest(address: SocketAddr, nickname: &str) -> (String, u64) {
+    let answer =
+        http_json(address, "POST", "/api/auth/guest", None, &json!({ "nickname": nickname }));
+    assert_eq!(answer.status, 201, "{:?}", answer.json());
+    let id = answer.json()["user"]["id"].as_str().unwrap().parse().unwrap();
+    (tokens(&answer).0, id)
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// A signed-in protocol client (WebSocket), Hello done with the token.
+fn player(server: &Server, access: &str) -> ludus::client::Client {
+    let url = format!("ws://{}/ws", server.http);
+    let mut client = connect_ws(&url, &WsOptions::default()).unwrap();
+    let credentials = Credentials { access_token: Some(access.to_owned()), ..Default::default() };
+    client.hello_with(&credentials, std::time::Duration::from_secs(5)).unwrap();
+    client
+}
+
+/// Sends RoomJoin with the reservation token; the first RoomJoined or
+/// Error that answers it.
+fn join_with(
+    client: &mut ludus::client::Client,
+    room_id: u64,
+    token: &str,
+) -> ludus::proto::wire::Message {
+    use ludus::proto::wire::{Message, RoomJoin, Text};
+    let join = RoomJoin { room_id, reservation_token: Some(Text::new(token).unwrap()) };
+    client.send(&join).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        match client.recv(std::time::Duration::from_millis(200)) {
+            Ok(message @ (Message::RoomJoined(_) | Message::Error(_))) => return message,
+            _ => continue,
+        }
+    }
+    panic!("no answer to RoomJoin");
+}
+
+/// POST /api/rooms holds a seat for its creator; POST /rooms/{id}/join
+/// holds one for another account (the room may live on another shard);
+/// each takes it with RoomJoin and the reservation token over the game
+/// protocol; POST /rooms/{id}/leave gives it back.
+#[test]
+fn rooms_over_rest_hold_seats_the_protocol_takes() {
+    use ludus::proto::wire::{ErrorCode, Message};
+    let server = server();
+    // The shard's own routes first: serving them must leave the API on.
+    for _ in 0..4 {
+        assert_eq!(http(server.http, "GET", "/api/health", &[], b"").status, 200);
+    }
+    let (ann, _) = guest(server.http, "ann");
+    let (bob, bob_id) = guest(server.http, "bob");
+    let (cat, _) = guest(server.http, "cat");
+    let post = |path: &str, token: &str, body: &Value| {
+        http_json(server.http, "POST", path, Some(token), body)
+    };
+
+    let anonymous =
+        http_json(server.http, "POST", "/api/rooms", None, &json!({ "game": "tetris" }));
+    assert_eq!((anonymous.status, anonymous.error_code().as_str()), (401, "missing_token"));
+    let too_big = post("/api/rooms", &ann, &json!({ "game": "tetris", "capacity": 9 }));
+    assert_eq!((too_big.status, too_big.error_code().as_str()), (400, "invalid_room_settings"));
+    let unknown = post("/api/rooms", &ann, &json!({ "game": "chess" }));
+    assert_eq!(unknown.status, 400);
+
+    let created = post("/api/rooms", &ann, &json!({ "game": "tetris", "name": "rest duel" }));
+    assert_eq!(created.status, 201, "{:?}", created.json());
+    let body = created.json();
+    let room_id: u64 = body["room"]["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        (body["room"]["name"].clone(), body["room"]["capacity"].clone()),
+        (json!("rest duel"), json!(2))
+    );
+    assert_eq!(body["expires_in_ms"], 30_000);
+    let mut ann_client = player(&server, &ann);
+    let Message::RoomJoined(joined) =
+        join_with(&mut ann_client, room_id, body["reservation_token"].as_str().unwrap())
+    else {
+        panic!("ann takes her seat")
+    };
+    assert_eq!((joined.room_id, joined.members.len()), (room_id, 1));
+
+    let join_path = format!("/api/rooms/{room_id}/join");
+    let held = post(&join_path, &bob, &json!({}));
+    assert_eq!(held.status, 200, "{:?}", held.json());
+    let bob_token = held.json()["reservation_token"].as_str().unwrap().to_owned();
+    let full = post(&join_path, &cat, &json!({}));
+    assert_eq!((full.status, full.error_code().as_str()), (409, "room_full"));
+
+    let mut bob_client = player(&server, &bob);
+    let Message::Error(error) = join_with(&mut bob_client, room_id, "00000000deadbeef") else {
+        panic!("a wrong reservation token is refused")
+    };
+    assert_eq!(error.code, ErrorCode::InvalidReservation as u16);
+    let Message::RoomJoined(joined) = join_with(&mut bob_client, room_id, &bob_token) else {
+        panic!("bob takes the held seat")
+    };
+    assert_eq!(joined.members.len(), 2);
+    let again = post(&join_path, &bob, &json!({}));
+    assert_eq!((again.status, again.error_code().as_str()), (409, "already_in_room"));
+
+    let leave_path = format!("/api/rooms/{room_id}/leave");
+    let left = post(&leave_path, &bob, &json!({}));
+    assert_eq!((left.status, left.json()["left"].clone()), (200, json!(true)));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "bob never heard of his leave");
+        if let Ok(Message::MemberLeft(gone)) =
+            bob_client.recv(std::time::Duration::from_millis(200))
+        {
+            assert_eq!(gone.player_id, bob_id);
+            break;
+        }
+    }
+    let not_in = post(&leave_path, &bob, &json!({}));
+    assert_eq!((not_in.status, not_in.error_code().as_str()), (404, "not_in_room"));
+    let freed = post(&join_path, &cat, &json!({}));
+    assert_eq!(freed.status, 200, "the seat bob gave back: {:?}", freed.json());
+    let missing = post("/api/rooms/12345/join", &cat, &json!({}));
+    assert_eq!((missing.status, missing.error_code().as_str()), (404, "room_not_found"));
+}
+
+/// POST /api/match/queue twice (two accounts) makes a Tetris duel: both
+/// see it in GET /api/match/status and take their seats with the tokens.
+#[test]
+fn quick_match_over_rest_pairs_two_players() {
+    use ludus::proto::wire::Message;
+    let server = server();
+    let (dan, _) = guest(server.http, "dan");
+    let (eve, _) = guest(server.http, "eve");
+    let auth = |token: &str| bearer(token);
+    let queue = |token: &str| {
+        http_json(
+            server.http,
+            "POST",
+            "/api/match/queue",
+            Some(token),
+            &json!({ "game": "tetris" }),
+        )
+    };
+    let status = |token: &str| {
+        http(server.http, "GET", "/api/match/status", &[("authorization", &auth(token))], b"")
+    };
+
+    assert_eq!(status(&dan).json()["state"], "idle");
+    let waiting = queue(&dan);
+    assert_eq!(waiting.status, 200);
+    assert_eq!(
+        (waiting.json()["state"].clone(), waiting.json()["position"].clone()),
+        (json!("queued"), json!(1))
+    );
+    assert_eq!(status(&dan).json()["state"], "queued");
+    let bad =
+        http_json(server.http, "POST", "/api/match/queue", Some(&dan), &json!({ "game": "go" }));
+    assert_eq!(bad.status, 400);
+
+    let matched = queue(&eve).json();
+    assert_eq!(matched["state"], "matched", "{matched}");
+    let dan_view = status(&dan).json();
+    assert_eq!(
+        (dan_view["state"].clone(), dan_view["room_id"].clone()),
+        (json!("matched"), matched["room_id"].clone())
+    );
+    let room_id: u64 = matched["room_id"].as_str().unwrap().parse().unwrap();
+
+    let mut eve_client = player(&server, &eve);
+    let mut dan_client = player(&server, &dan);
+    let joined =
+        join_with(&mut eve_client, room_id, matched["reservation_token"].as_str().unwrap());
+    assert!(matches!(joined, Message::RoomJoined(_)), "{joined:?}");
+    let Message::RoomJoined(joined) =
+        join_with(&mut dan_client, room_id, dan_view["reservation_token"].as_str().unwrap())
+    else {
+        panic!("dan takes his seat")
+    };
+    assert_eq!((joined.room_id, joined.members.len(), joined.capacity), (room_id, 2, 2));
+
+    let left =
+        http(server.http, "DELETE", "/api/match/queue", &[("authorization", &auth(&dan))], b"");
+    assert_eq!((left.status, left.json()["state"].clone()), (200, json!("idle")));
+}

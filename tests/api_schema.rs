@@ -7,7 +7,9 @@
 //!   status codes, content types, headers and response schemas, schema-valid
 //!   requests accepted and schema-violating ones refused, unsupported
 //!   methods answered 405 with Allow, authentication not ignored, and its
-//!   stateful phase (links between operations). Any violation fails.
+//!   stateful phase (links between operations). Any violation fails. (One
+//!   check is off, "created resources stay available": rooms are
+//!   ephemeral; see the run's arguments.)
 //! - tests/interop/h3_api.py (aioquic) registers, reads and edits a profile
 //!   over one QUIC connection: the answers come from storage workers through
 //!   the shard's mailbox onto the right HTTP/3 request stream.
@@ -177,6 +179,11 @@ fn the_served_openapi_description_holds_for_every_route() {
         .arg("run")
         .arg(format!("http://{}/api/openapi.json", server.http))
         .args(["--checks", "all"])
+        // Every check but one: "a created resource is found later" assumes
+        // resources persist. Rooms do not: one held only by an untaken
+        // seat closes after 30 s (the stateful phase reuses ids created
+        // long before), and a private room is not shown by id.
+        .args(["--exclude-checks", "ensure_resource_availability"])
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--max-examples", &examples.to_string()])
         // One worker: with two, Python 3.11 now and then fails a run with

@@ -6,9 +6,11 @@
 //! - [`auth`]: access tokens (JWT), password hashing, refresh tokens.
 //! - [`accounts`]: register, login, guests, refresh rotation, logout.
 //! - [`api`]: the REST API: a front on each shard, handlers on workers.
+//! - [`matchmaking`]: the quick-match queue (pure; shard 0 hosts it).
 
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod matchmaking;
 pub mod pool;
 pub mod store;

@@ -285,12 +285,33 @@ impl<G: Game> Room<G> {
     }
 
     /// Holds a seat for `player_id` until `expires_at_ms`; a join with the
-    /// same token takes it. Returns false when no seat is free.
+    /// same token takes it. A player already holding one gets it renewed
+    /// with the new token. Returns false when no seat is free, the game is
+    /// past waiting, or the player is a member.
     pub fn reserve(&mut self, player_id: u64, token: u64, expires_at_ms: u64) -> bool {
-        if !self.is_joinable() || self.reservations.iter().any(|r| r.player_id == player_id) {
+        if self.phase != Phase::Waiting || self.member(player_id).is_some() {
+            return false;
+        }
+        if let Some(held) = self.reservations.iter_mut().find(|r| r.player_id == player_id) {
+            held.token = token;
+            held.expires_at_ms = expires_at_ms;
+            return true;
+        }
+        if !self.is_joinable() {
             return false;
         }
         self.reservations.push(Reservation { player_id, token, expires_at_ms });
+        true
+    }
+
+    /// Gives a held seat back; true if the player held one. A room left
+    /// with nobody and nothing held closes.
+    pub fn cancel_reservation(&mut self, player_id: u64, now_ms: u64) -> bool {
+        let Some(index) = self.reservations.iter().position(|r| r.player_id == player_id) else {
+            return false;
+        };
+        self.reservations.swap_remove(index);
+        self.after_membership_change(now_ms);
         true
     }
 

@@ -7,12 +7,13 @@ use std::collections::VecDeque;
 use arrayvec::ArrayVec;
 use bytes::{Bytes, BytesMut};
 
-use super::outbox::{Listing, Outbox, RoomCommand};
+use super::outbox::{Listing, Outbox, RoomCommand, Ticket};
 use crate::proto::wire::{
     self, ErrorCode, GameKind, LeaveReason as WireLeaveReason, Member as WireMember, RoomPhase,
     Text, WireMessage, MAX_ROOM_PLAYERS,
 };
 use crate::reactor::host::SessionRef;
+use crate::services::api::lobby::{LobbyAnswer, LobbyRefusal, RoomView};
 use crate::sim::event::Event;
 use crate::sim::room::{JoinError, Joined, LeaveReason, Phase, Room, RoomEvent};
 use crate::sim::{Game, MAX_PLAYERS};
@@ -84,11 +85,25 @@ pub struct HostedRoom<G: WireGame> {
     seed: u64,
 }
 
-/// The effects on sessions elsewhere that the host must know of.
+/// What the host must pass on after a command or a tick.
 #[derive(Debug, Default)]
-pub struct Released {
-    /// Players no longer in this room (left, refused, timed out).
-    pub players: ArrayVec<u64, { MAX_PLAYERS + 1 }>,
+pub struct Effects {
+    /// Players no longer in this room (left, refused, timed out), with the
+    /// shard of the session that was in it when known: that shard forgets
+    /// the membership.
+    pub released: ArrayVec<(u64, Option<u16>), { MAX_PLAYERS + 1 }>,
+    /// The answer to a lobby call (REST join or leave).
+    pub answer: Option<(Ticket, LobbyAnswer)>,
+}
+
+impl Effects {
+    /// Notes `player_id` as out (once; a full list drops the rest, which
+    /// only leaves a stale membership the next command corrects).
+    pub fn release(&mut self, player_id: u64, session: Option<SessionRef>) {
+        if !self.released.iter().any(|(id, _)| *id == player_id) && !self.released.is_full() {
+            self.released.push((player_id, session.map(|session| session.shard)));
+        }
+    }
 }
 
 impl<G: WireGame> HostedRoom<G> {
@@ -124,7 +139,31 @@ impl<G: WireGame> HostedRoom<G> {
 
     /// The directory entry, when it changed since the last call.
     pub fn listing_change(&mut self) -> Option<Listing> {
-        let listing = Listing {
+        let listing = self.listing();
+        if self.listed.as_ref() == Some(&listing) {
+            return None;
+        }
+        self.listed = Some(listing.clone());
+        Some(listing)
+    }
+
+    /// The room as the REST API shows it.
+    pub fn view(&self) -> RoomView {
+        let listing = self.listing();
+        RoomView {
+            room_id: listing.room_id,
+            code: listing.code,
+            name: listing.name,
+            game: listing.game,
+            phase: listing.phase,
+            members: listing.members,
+            capacity: listing.capacity,
+            spectators: listing.spectators,
+        }
+    }
+
+    fn listing(&self) -> Listing {
+        Listing {
             room_id: self.id,
             code: self.code.clone(),
             name: self.name.clone(),
@@ -134,12 +173,16 @@ impl<G: WireGame> HostedRoom<G> {
             capacity: self.room.config().capacity,
             spectators: self.spectators.len().min(usize::from(u16::MAX)) as u16,
             private: self.private,
-        };
-        if self.listed.as_ref() == Some(&listing) {
-            return None;
         }
-        self.listed = Some(listing.clone());
-        Some(listing)
+    }
+
+    /// The session holding `player_id`'s seat or watching, if any.
+    fn session_of(&self, player_id: u64) -> Option<SessionRef> {
+        self.members
+            .iter()
+            .chain(self.spectators.iter())
+            .find(|r| r.player_id == player_id)
+            .and_then(|r| r.session)
     }
 
     pub fn apply(
@@ -147,17 +190,29 @@ impl<G: WireGame> HostedRoom<G> {
         command: RoomCommand,
         now_ms: u64,
         outbox: &mut Outbox,
-        released: &mut Released,
+        effects: &mut Effects,
     ) {
         match command {
             RoomCommand::Join { player_id, nickname, session, reservation } => {
-                self.join(player_id, &nickname, session, reservation, now_ms, outbox, released);
+                self.join(player_id, &nickname, session, reservation, now_ms, outbox, effects);
             }
-            RoomCommand::Leave { player_id } => {
-                if !self.room.leave(player_id, LeaveReason::Left, now_ms) {
-                    self.stop_spectating(player_id);
+            RoomCommand::Leave { player_id, ticket } => {
+                let session = self.session_of(player_id);
+                let was_in = self.room.leave(player_id, LeaveReason::Left, now_ms)
+                    || self.stop_spectating(player_id)
+                    || self.room.cancel_reservation(player_id, now_ms);
+                effects.release(player_id, session);
+                if let Some(ticket) = ticket {
+                    let answer = match was_in {
+                        true => LobbyAnswer::Left { room_id: self.id },
+                        false => LobbyAnswer::Refused(LobbyRefusal::NotInRoom),
+                    };
+                    effects.answer = Some((ticket, answer));
                 }
-                released.players.push(player_id);
+            }
+            RoomCommand::Reserve { player_id, token, ttl_ms, ticket } => {
+                let answer = self.reserve(player_id, token, now_ms, ttl_ms);
+                effects.answer = Some((ticket, answer));
             }
             RoomCommand::Ready { player_id, ready } => {
                 self.room.set_ready(player_id, ready, now_ms);
@@ -180,14 +235,15 @@ impl<G: WireGame> HostedRoom<G> {
                 self.stop_spectating(player_id);
             }
             RoomCommand::Spectate { player_id, session } => {
-                self.spectate(player_id, session, outbox, released);
+                self.spectate(player_id, session, outbox, effects);
             }
             RoomCommand::StopSpectating { player_id } => {
+                let session = self.session_of(player_id);
                 self.stop_spectating(player_id);
-                released.players.push(player_id);
+                effects.release(player_id, session);
             }
         }
-        self.flush_events(outbox, released);
+        self.flush_events(outbox, effects);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -199,7 +255,7 @@ impl<G: WireGame> HostedRoom<G> {
         reservation: Option<u64>,
         now_ms: u64,
         outbox: &mut Outbox,
-        released: &mut Released,
+        effects: &mut Effects,
     ) {
         match self.room.join(player_id, nickname, reservation, now_ms) {
             Ok(joined) => {
@@ -234,10 +290,29 @@ impl<G: WireGame> HostedRoom<G> {
                 };
                 send_error(outbox, session, player_id, code, wire::RoomJoin::CODE, text);
                 if error != JoinError::AlreadyMember {
-                    released.players.push(player_id);
+                    effects.release(player_id, Some(session));
                 }
             }
         }
+    }
+
+    /// Holds a seat for a REST join (renewing one already held).
+    fn reserve(&mut self, player_id: u64, token: u64, now_ms: u64, ttl_ms: u64) -> LobbyAnswer {
+        let refusal = if self.room.member(player_id).is_some() {
+            LobbyRefusal::AlreadyInRoom
+        } else if self.room.phase() != Phase::Waiting {
+            LobbyRefusal::RoomInProgress
+        } else if !self.room.reserve(player_id, token, now_ms + ttl_ms) {
+            LobbyRefusal::RoomFull
+        } else {
+            return LobbyAnswer::Seat {
+                room: self.view(),
+                token,
+                expires_in_ms: ttl_ms,
+                created: false,
+            };
+        };
+        LobbyAnswer::Refused(refusal)
     }
 
     /// Moves a seated player's deliveries to `session` if they go to
@@ -258,7 +333,7 @@ impl<G: WireGame> HostedRoom<G> {
         player_id: u64,
         session: SessionRef,
         outbox: &mut Outbox,
-        released: &mut Released,
+        effects: &mut Effects,
     ) {
         if self.spectators.len() >= MAX_SPECTATORS_PER_ROOM {
             let text = "too many spectators";
@@ -270,7 +345,7 @@ impl<G: WireGame> HostedRoom<G> {
                 wire::SpectateStart::CODE,
                 text,
             );
-            released.players.push(player_id);
+            effects.release(player_id, Some(session));
             return;
         }
         self.stop_spectating(player_id);
@@ -356,7 +431,7 @@ impl<G: WireGame> HostedRoom<G> {
 
     /// Runs what is due: ticks (each tick's frames go out at once), phase
     /// changes.
-    pub fn advance(&mut self, now_ms: u64, outbox: &mut Outbox, released: &mut Released) {
+    pub fn advance(&mut self, now_ms: u64, outbox: &mut Outbox, effects: &mut Effects) {
         let HostedRoom { room, view, reliable, unreliable, .. } = self;
         let mut ticks: ArrayVec<(u32, Bytes, Bytes), 8> = ArrayVec::new();
         room.advance(now_ms, |game, events| {
@@ -372,7 +447,7 @@ impl<G: WireGame> HostedRoom<G> {
         for (tick, reliable_frames, unreliable_frames) in ticks {
             self.broadcast_tick(tick, reliable_frames, unreliable_frames, outbox);
         }
-        self.flush_events(outbox, released);
+        self.flush_events(outbox, effects);
     }
 
     fn broadcast_tick(
@@ -436,7 +511,7 @@ impl<G: WireGame> HostedRoom<G> {
     }
 
     /// Turns the room's events into messages for everyone concerned.
-    fn flush_events(&mut self, outbox: &mut Outbox, released: &mut Released) {
+    fn flush_events(&mut self, outbox: &mut Outbox, effects: &mut Effects) {
         while let Some(event) = self.room.poll_event() {
             match event {
                 RoomEvent::MemberJoined { slot } | RoomEvent::MemberReconnected { slot } => {
@@ -469,10 +544,8 @@ impl<G: WireGame> HostedRoom<G> {
                     let frames = outbox.encode(&wire::MemberLeft { player_id, slot, reason });
                     // The leaver hears it too: it confirms the leave.
                     self.to_everyone(&frames, outbox);
+                    effects.release(player_id, self.session_of(player_id));
                     self.members.retain(|r| r.player_id != player_id);
-                    if !released.players.contains(&player_id) && !released.players.is_full() {
-                        released.players.push(player_id);
-                    }
                 }
                 RoomEvent::MemberReady { player_id, ready } => {
                     let frames = outbox.encode(&wire::MemberReady { player_id, ready });
@@ -505,9 +578,7 @@ impl<G: WireGame> HostedRoom<G> {
                 }
                 RoomEvent::Closed => {
                     for spectator in std::mem::take(&mut self.spectators) {
-                        if !released.players.is_full() {
-                            released.players.push(spectator.player_id);
-                        }
+                        effects.release(spectator.player_id, spectator.session);
                     }
                 }
             }

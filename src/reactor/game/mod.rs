@@ -24,8 +24,8 @@ use std::collections::HashMap;
 
 use slab::Slab;
 
-use self::hosted::{text, HostedRoom, Released, WireGame};
-use self::outbox::{HostMessage, HostOutput, Listing, Outbox, RoomCommand};
+use self::hosted::{text, Effects, HostedRoom, WireGame};
+use self::outbox::{HostMessage, HostOutput, Listing, Outbox, RoomCommand, Ticket};
 use self::resume::ResumeKeys;
 use crate::proto::session::{Acceptance, Now, Session};
 use crate::proto::wire::{
@@ -36,7 +36,11 @@ use crate::reactor::mailbox::MailboxSender;
 use crate::reactor::shard::ShardMessage;
 use crate::reactor::timer::{TimerKey, TimerWheel};
 use crate::reactor::web::{self, ServerFacts, WebResponse};
-use crate::services::api::{ApiFrontend, Lobby, RoomView};
+use crate::services::api::lobby::{LobbyRefusal, QueueView, RESERVATION_TTL_MS};
+use crate::services::api::{
+    Account, ApiFrontend, Lobby, LobbyAnswer, LobbyCall, LobbyReply, RoomSettings, RoomView,
+};
+use crate::services::matchmaking::{MatchSeat, QueueError, QuickMatch, MATCHED_KEEP_MS};
 use crate::sim::arena::Arena;
 use crate::sim::room::{Room, RoomConfig};
 use crate::sim::tetris::TetrisBattle;
@@ -58,6 +62,20 @@ const QUICK_JOIN_TETRIS_SEATS: u8 = 2;
 const QUICK_JOIN_ARENA_SEATS: u8 = MAX_PLAYERS as u8;
 /// How long a member dropped mid-game keeps the seat.
 pub const RECONNECT_GRACE_MS: u32 = 30_000;
+/// Lobby calls (REST join, leave, queue) waiting for another shard's
+/// answer; more are refused (Busy).
+pub const MAX_PENDING_LOBBY_CALLS: usize = 4_096;
+/// How long a lobby call waits for another shard before it is answered
+/// Unavailable (a mailbox dropped the message; nothing else loses one).
+pub const LOBBY_ANSWER_TIMEOUT_MS: u64 = 10_000;
+/// Room ids the matchmaker assigns: this bit set, below the owner shard's
+/// bits, so they never meet the ids the shard counts itself.
+const MATCH_ROOM_BIT: u64 = 1 << 47;
+/// The shard that hosts the quick-match queue.
+const MATCHMAKER_SHARD: u16 = 0;
+/// Timer keys: rooms use (slot, 0); the lobby's own timer (matchmaker
+/// deadlines, pending-call sweeps) is this one.
+const LOBBY_TIMER: TimerKey = TimerKey { owner: 0, kind: 1 };
 
 /// The shard that owns an id (room or player).
 pub fn owner_shard(id: u64) -> u16 {
@@ -121,6 +139,22 @@ pub struct GameHost {
     /// The REST API and account tokens; `None` in tests that need neither
     /// (then a Hello with an access token is refused).
     api: Option<ApiLink>,
+    /// Lobby calls waiting for another shard's answer, by ticket id.
+    pending: HashMap<u64, PendingCall>,
+    next_ticket: u64,
+    /// The ticket of the call being made now, and its answer if a local
+    /// room gave it at once (then the call returns it instead of replying).
+    calling: Option<u64>,
+    answered_now: Option<LobbyAnswer>,
+    /// The quick-match queue (used on [`MATCHMAKER_SHARD`] only).
+    quick_match: QuickMatch,
+    next_match_room: u64,
+    next_match_shard: u16,
+}
+
+struct PendingCall {
+    reply: LobbyReply,
+    since_ms: u64,
 }
 
 /// A shard's link to the services layer: its API front, and its own
@@ -158,6 +192,13 @@ impl GameHost {
             counters: GameCounters::default(),
             last_now: now,
             api: None,
+            pending: HashMap::new(),
+            next_ticket: 1,
+            calling: None,
+            answered_now: None,
+            quick_match: QuickMatch::new(),
+            next_match_room: 1,
+            next_match_shard: 0,
         }
     }
 
@@ -178,6 +219,11 @@ impl GameHost {
             Ok(_) => Err((ErrorCode::InvalidToken, "the token names no account".to_owned())),
             Err(_) => Err((ErrorCode::InvalidToken, "the access token is not valid".to_owned())),
         }
+    }
+
+    /// Shards in this server (every shard's stats are in the facts).
+    fn shard_count(&self) -> usize {
+        self.facts.stats.len().max(usize::from(self.shard) + 1)
     }
 
     pub fn counters(&self) -> GameCounters {
@@ -238,7 +284,7 @@ impl GameHost {
                 Some(room_id) => {
                     self.set_room(session, None);
                     let command = if matches!(message, Message::RoomLeave(_)) {
-                        RoomCommand::Leave { player_id }
+                        RoomCommand::Leave { player_id, ticket: None }
                     } else {
                         RoomCommand::StopSpectating { player_id }
                     };
@@ -286,7 +332,7 @@ impl GameHost {
         let Some(info) = self.sessions.get(&session) else { return false };
         let (player_id, Some(room_id)) = (info.player_id, info.room) else { return false };
         self.set_room(session, None);
-        self.route(room_id, RoomCommand::Leave { player_id }, now);
+        self.route(room_id, RoomCommand::Leave { player_id, ticket: None }, now);
         true
     }
 
@@ -351,16 +397,38 @@ impl GameHost {
     }
 
     fn create_and_join(&mut self, session: SessionRef, create: &wire::RoomCreate, now: Now) {
-        let code = wire::RoomCreate::CODE;
-        if !(1..=MAX_PLAYERS as u8).contains(&create.capacity) {
-            let text = "capacity must be 1 to 8";
-            return self.error(session, ErrorCode::InvalidRoomSettings, code, text);
+        match self.create_room(create) {
+            Ok((room_id, _)) => self.join(session, room_id, None, now),
+            Err(LobbyRefusal::Busy) => {
+                let text = "too many rooms: try again later";
+                self.error(session, ErrorCode::Busy, wire::RoomCreate::CODE, text);
+            }
+            Err(_) => {
+                let text = "capacity must be 1 to 8";
+                self.error(session, ErrorCode::InvalidRoomSettings, wire::RoomCreate::CODE, text);
+            }
         }
-        if self.rooms.len() >= MAX_ROOMS_PER_SHARD {
-            return self.error(session, ErrorCode::Busy, code, "too many rooms: try again later");
-        }
+    }
+
+    /// A new room on this shard, empty: its id and slab slot.
+    fn create_room(&mut self, create: &wire::RoomCreate) -> Result<(u64, usize), LobbyRefusal> {
         let room_id = (u64::from(self.shard) << SHARD_ID_SHIFT) | self.next_room;
+        self.create_room_with_id(room_id, create)?;
         self.next_room += 1;
+        Ok((room_id, self.room_slots[&room_id]))
+    }
+
+    fn create_room_with_id(
+        &mut self,
+        room_id: u64,
+        create: &wire::RoomCreate,
+    ) -> Result<usize, LobbyRefusal> {
+        if !(1..=MAX_PLAYERS as u8).contains(&create.capacity) {
+            return Err(LobbyRefusal::InvalidSettings("capacity is 1 to 8"));
+        }
+        if self.rooms.len() >= MAX_ROOMS_PER_SHARD || self.room_slots.contains_key(&room_id) {
+            return Err(LobbyRefusal::Busy);
+        }
         let room_code = self.new_code();
         let name = create.name.as_str().trim();
         let name =
@@ -375,7 +443,7 @@ impl GameHost {
         let slot = self.rooms.insert(any);
         self.room_slots.insert(room_id, slot);
         self.counters.rooms_created += 1;
-        self.join(session, room_id, None, now);
+        Ok(slot)
     }
 
     fn new_code(&mut self) -> String {
@@ -397,7 +465,10 @@ impl GameHost {
 
     fn route(&mut self, room_id: u64, command: RoomCommand, now: Now) {
         let shard = owner_shard(room_id);
-        if shard == self.shard {
+        if usize::from(shard) >= self.shard_count() {
+            // No shard owns it: no such room (the message would be dropped).
+            self.refuse_missing_room(room_id, &command);
+        } else if shard == self.shard {
             self.apply(room_id, command, now);
         } else {
             self.counters.commands_forwarded += 1;
@@ -412,13 +483,19 @@ impl GameHost {
             self.refuse_missing_room(room_id, &command);
             return;
         };
-        let mut released = Released::default();
+        let mut effects = Effects::default();
         let any = &mut self.rooms[slot];
-        with_room!(any, room => room.apply(command, now.monotonic_ms, &mut self.outbox, &mut released));
-        self.after_room_change(slot, released);
+        with_room!(any, room => room.apply(command, now.monotonic_ms, &mut self.outbox, &mut effects));
+        self.after_room_change(slot, effects);
     }
 
     fn refuse_missing_room(&mut self, room_id: u64, command: &RoomCommand) {
+        if let RoomCommand::Reserve { ticket, .. }
+        | RoomCommand::Leave { ticket: Some(ticket), .. } = command
+        {
+            self.answer(*ticket, LobbyAnswer::Refused(LobbyRefusal::RoomNotFound));
+            return;
+        }
         let (player_id, session, in_reply_to) = match command {
             RoomCommand::Join { player_id, session, .. } => {
                 (*player_id, *session, wire::RoomJoin::CODE)
@@ -434,12 +511,15 @@ impl GameHost {
             text: text("no such room"),
         };
         self.outbox.send(session, player_id, &error);
-        self.release(player_id, room_id);
+        self.release(player_id, room_id, Some(session.shard));
     }
 
-    /// Tells the session's shard that `player_id` is out of `room_id`.
-    fn release(&mut self, player_id: u64, room_id: u64) {
-        let shard = owner_shard(player_id);
+    /// Tells the session's shard that `player_id` is out of `room_id`:
+    /// `shard` when the room knew the session, else the shard the player
+    /// id names (a guest's; account ids name none, and a membership left
+    /// stale is corrected by the next room command's refusal).
+    fn release(&mut self, player_id: u64, room_id: u64, shard: Option<u16>) {
+        let shard = shard.unwrap_or_else(|| owner_shard(player_id));
         if shard == self.shard {
             self.on_released(player_id, room_id);
         } else {
@@ -458,7 +538,7 @@ impl GameHost {
 
     /// After a room changed: tell the released, re-arm its timer, update
     /// the directory, drop it when closed.
-    fn after_room_change(&mut self, slot: usize, released: Released) {
+    fn after_room_change(&mut self, slot: usize, effects: Effects) {
         let any = &mut self.rooms[slot];
         let (room_id, deadline, listing, closed) = with_room!(any, room => (
             room.id,
@@ -466,8 +546,11 @@ impl GameHost {
             room.listing_change(),
             room.is_closed(),
         ));
-        for player_id in released.players {
-            self.release(player_id, room_id);
+        for (player_id, shard) in effects.released {
+            self.release(player_id, room_id, shard);
+        }
+        if let Some((ticket, answer)) = effects.answer {
+            self.answer(ticket, answer);
         }
         let key = TimerKey { owner: slot as u32, kind: 0 };
         match deadline {
@@ -488,6 +571,208 @@ impl GameHost {
         } else if let Some(listing) = listing {
             self.list(listing.clone());
             self.outbox.push(HostOutput::Broadcast(HostMessage::Listed(listing)));
+        }
+    }
+
+    // ---- REST lobby calls: rooms and the quick-match queue ----
+
+    /// A room on this shard with a seat held for its creator.
+    fn create_for(
+        &mut self,
+        player_id: u64,
+        settings: &RoomSettings,
+        ticket: Ticket,
+        reply: LobbyReply,
+        now: Now,
+    ) -> Option<LobbyAnswer> {
+        let create = wire::RoomCreate {
+            game: settings.game,
+            capacity: settings.capacity,
+            private: settings.private,
+            name: text(&settings.name),
+        };
+        let room_id = match self.create_room(&create) {
+            Ok((room_id, _)) => room_id,
+            Err(refusal) => return Some(LobbyAnswer::Refused(refusal)),
+        };
+        let token = self.next_random();
+        let command = RoomCommand::Reserve { player_id, token, ttl_ms: RESERVATION_TTL_MS, ticket };
+        match self.call_room(room_id, command, ticket, reply, now) {
+            Some(LobbyAnswer::Seat { room, token, expires_in_ms, .. }) => {
+                Some(LobbyAnswer::Seat { room, token, expires_in_ms, created: true })
+            }
+            other => other,
+        }
+    }
+
+    /// Routes a command that answers `ticket`: the answer itself when the
+    /// room is here, `None` when another shard answers later.
+    fn call_room(
+        &mut self,
+        room_id: u64,
+        command: RoomCommand,
+        ticket: Ticket,
+        reply: LobbyReply,
+        now: Now,
+    ) -> Option<LobbyAnswer> {
+        self.calling = Some(ticket.id);
+        self.route(room_id, command, now);
+        self.calling = None;
+        if let Some(answer) = self.answered_now.take() {
+            return Some(answer);
+        }
+        self.wait_for_answer(ticket, reply, now);
+        None
+    }
+
+    fn wait_for_answer(&mut self, ticket: Ticket, reply: LobbyReply, now: Now) {
+        let since_ms = now.monotonic_ms;
+        self.pending.insert(ticket.id, PendingCall { reply, since_ms });
+        self.arm_lobby_timer(since_ms + LOBBY_ANSWER_TIMEOUT_MS);
+    }
+
+    /// Sends `answer` where `ticket` says: the call in progress, a call
+    /// waiting here, or another shard.
+    fn answer(&mut self, ticket: Ticket, answer: LobbyAnswer) {
+        if ticket.shard == self.shard {
+            self.on_lobby_answer(ticket.id, answer);
+        } else {
+            let message = HostMessage::LobbyAnswer { ticket: ticket.id, answer };
+            self.outbox.push(HostOutput::Send { shard: ticket.shard, message });
+        }
+    }
+
+    fn on_lobby_answer(&mut self, id: u64, answer: LobbyAnswer) {
+        if self.calling == Some(id) {
+            self.answered_now = Some(answer);
+            return;
+        }
+        match self.pending.remove(&id) {
+            Some(call) => (call.reply)(answer),
+            // Answered Unavailable already: the client has moved on.
+            None => tracing::debug!(ticket = id, "late lobby answer dropped"),
+        }
+    }
+
+    /// The quick-match queue, on the matchmaker's shard.
+    fn on_queue(&mut self, account: &Account, call: LobbyCall, now: Now) -> LobbyAnswer {
+        let (player_id, now_ms) = (account.player_id, now.monotonic_ms);
+        self.quick_match.expire(now_ms);
+        match call {
+            LobbyCall::QueueJoin(game) => {
+                let queued = self.quick_match.enqueue(player_id, &account.nickname, game, now_ms);
+                if let Err(QueueError::Full) = queued {
+                    return LobbyAnswer::Refused(LobbyRefusal::Busy);
+                }
+                self.form_matches(now);
+            }
+            LobbyCall::QueueLeave => {
+                self.quick_match.dequeue(player_id);
+            }
+            LobbyCall::QueueStatus => {}
+            LobbyCall::CreateRoom(_) | LobbyCall::JoinRoom(_) | LobbyCall::LeaveRoom(_) => {
+                unreachable!("room calls go to rooms")
+            }
+        }
+        LobbyAnswer::Queue(QueueView::of(self.quick_match.status(player_id, now_ms), now_ms))
+    }
+
+    /// Takes every match that can form now out of the queue and has its
+    /// room created, shards taken in turn.
+    fn form_matches(&mut self, now: Now) {
+        let now_ms = now.monotonic_ms;
+        let shards = self.shard_count().min(usize::from(u16::MAX)) as u16;
+        while let Some(formed) = self.quick_match.poll_match(now_ms) {
+            let shard = self.next_match_shard % shards;
+            self.next_match_shard = (shard + 1) % shards;
+            let room_id =
+                (u64::from(shard) << SHARD_ID_SHIFT) | MATCH_ROOM_BIT | self.next_match_room;
+            self.next_match_room += 1;
+            let mut seats = arrayvec::ArrayVec::new();
+            for (player_id, _) in &formed.players {
+                let token = self.next_random();
+                seats.push((*player_id, token));
+                let expires_at_ms = now_ms + MATCHED_KEEP_MS;
+                let seat = MatchSeat { game: formed.game, room_id, token, expires_at_ms };
+                self.quick_match.seated(*player_id, seat);
+            }
+            let (game, ttl_ms) = (formed.game, RESERVATION_TTL_MS);
+            let message = HostMessage::CreateMatchRoom { room_id, game, seats, ttl_ms };
+            if shard == self.shard {
+                self.handle_message(message, now);
+            } else {
+                self.outbox.push(HostOutput::Send { shard, message });
+            }
+        }
+        if let Some(deadline) = self.quick_match.next_deadline_ms() {
+            self.arm_lobby_timer(deadline);
+        }
+    }
+
+    /// A private room for a match, every seat held for its player.
+    fn create_match_room(
+        &mut self,
+        room_id: u64,
+        game: GameKind,
+        seats: &[(u64, u64)],
+        ttl_ms: u64,
+        now: Now,
+    ) {
+        let create = wire::RoomCreate {
+            game,
+            capacity: seats.len().clamp(1, MAX_PLAYERS) as u8,
+            private: true,
+            name: text(&format!("{} match", game_name(game))),
+        };
+        let slot = match self.create_room_with_id(room_id, &create) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                // The players' RoomJoin will be refused RoomNotFound.
+                return tracing::warn!(room_id, ?refusal, "match room not created");
+            }
+        };
+        let expires_at_ms = now.monotonic_ms + ttl_ms;
+        let any = &mut self.rooms[slot];
+        with_room!(any, room => {
+            for &(player_id, token) in seats {
+                let held = room.room.reserve(player_id, token, expires_at_ms);
+                debug_assert!(held, "a new room has a seat per matched player");
+            }
+        });
+        self.after_room_change(slot, Effects::default());
+    }
+
+    /// Has the lobby timer fire by `deadline_ms` (an earlier one stays).
+    fn arm_lobby_timer(&mut self, deadline_ms: u64) {
+        if self.timers.deadline(LOBBY_TIMER).is_some_and(|armed| armed <= deadline_ms) {
+            return;
+        }
+        if self.timers.arm(LOBBY_TIMER, deadline_ms).is_err() {
+            tracing::error!("timer wheel full: lobby calls may wait for the next one");
+        }
+    }
+
+    /// The lobby timer fired: calls waiting too long are answered
+    /// Unavailable; the queue's waits and matches expire or form.
+    fn on_lobby_timer(&mut self, now: Now) {
+        let now_ms = now.monotonic_ms;
+        let late: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, call)| now_ms >= call.since_ms + LOBBY_ANSWER_TIMEOUT_MS)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some(call) = self.pending.remove(&id) {
+                (call.reply)(LobbyAnswer::Refused(LobbyRefusal::Unavailable));
+            }
+        }
+        if let Some(oldest) = self.pending.values().map(|call| call.since_ms).min() {
+            self.arm_lobby_timer(oldest + LOBBY_ANSWER_TIMEOUT_MS);
+        }
+        if self.shard == MATCHMAKER_SHARD {
+            self.quick_match.expire(now_ms);
+            self.form_matches(now);
         }
     }
 
@@ -577,12 +862,11 @@ impl Host for GameHost {
     }
 
     fn http(&mut self, request: &HttpRequest<'_>, target: HttpTarget, now: Now) -> HttpAnswer {
-        let Some(link) = self.api.as_mut() else {
+        let ours = request.path.starts_with("/api/") && !is_shard_route(request.path);
+        let Some(mut link) = (if ours { self.api.take() } else { None }) else {
             return HttpAnswer::Ready(web::route(request.method, request.path, &self.facts));
         };
-        if !request.path.starts_with("/api/") || is_shard_route(request.path) {
-            return HttpAnswer::Ready(web::route(request.method, request.path, &self.facts));
-        }
+        self.last_now = now;
         let mailbox = link.reply_to.clone();
         let reply = Box::new(move |response: WebResponse| {
             let message = ShardMessage::HttpReply { target, response: Box::new(response) };
@@ -592,8 +876,10 @@ impl Host for GameHost {
                 tracing::warn!(shard = target.shard, "API answer dropped: mailbox full");
             }
         });
-        let lobby = Directory(&self.directory);
-        match link.frontend.handle(request, now, reply, &lobby) {
+        // The link is out while the front runs, so the host can be its lobby.
+        let answer = link.frontend.handle(request, now, reply, self);
+        self.api = Some(link);
+        match answer {
             Some(response) => HttpAnswer::Ready(response),
             None => HttpAnswer::Deferred,
         }
@@ -614,6 +900,14 @@ impl Host for GameHost {
             HostMessage::Listed(listing) => self.list(listing),
             HostMessage::Unlisted { room_id } => self.unlist(room_id),
             HostMessage::Released { player_id, room_id } => self.on_released(player_id, room_id),
+            HostMessage::LobbyAnswer { ticket, answer } => self.on_lobby_answer(ticket, answer),
+            HostMessage::Queue { account, call, ticket } => {
+                let answer = self.on_queue(&account, call, now);
+                self.answer(ticket, answer);
+            }
+            HostMessage::CreateMatchRoom { room_id, game, seats, ttl_ms } => {
+                self.create_match_room(room_id, game, &seats, ttl_ms, now);
+            }
         }
     }
 
@@ -625,17 +919,25 @@ impl Host for GameHost {
         self.last_now = now;
         let mut due = std::mem::take(&mut self.due);
         let stats = self.facts.stats.get(usize::from(self.shard));
+        let mut lobby_due = false;
         self.timers.expire(now.monotonic_ms, |key, deadline_ms| {
+            if key == LOBBY_TIMER {
+                lobby_due = true;
+                return;
+            }
             if let Some(stats) = stats {
                 stats.record_tick_lateness(now.monotonic_ms.saturating_sub(deadline_ms));
             }
             due.push(key.owner as usize)
         });
+        if lobby_due {
+            self.on_lobby_timer(now);
+        }
         for slot in due.drain(..) {
             let Some(any) = self.rooms.get_mut(slot) else { continue };
-            let mut released = Released::default();
-            with_room!(any, room => room.advance(now.monotonic_ms, &mut self.outbox, &mut released));
-            self.after_room_change(slot, released);
+            let mut effects = Effects::default();
+            with_room!(any, room => room.advance(now.monotonic_ms, &mut self.outbox, &mut effects));
+            self.after_room_change(slot, effects);
         }
         self.due = due;
     }
@@ -684,13 +986,54 @@ impl<'a> Directory<'a> {
     }
 }
 
-impl Lobby for Directory<'_> {
+impl Lobby for GameHost {
     fn rooms(&self, game: Option<GameKind>, limit: usize) -> Vec<RoomView> {
-        self.public(game, limit).into_iter().map(room_view).collect()
+        Directory(&self.directory).public(game, limit).into_iter().map(room_view).collect()
     }
 
     fn room(&self, room_id: u64) -> Option<RoomView> {
-        self.0.get(&room_id).filter(|listing| !listing.private).map(room_view)
+        self.directory.get(&room_id).filter(|listing| !listing.private).map(room_view)
+    }
+
+    fn call(
+        &mut self,
+        account: &Account,
+        call: LobbyCall,
+        reply: LobbyReply,
+        now: Now,
+    ) -> Option<LobbyAnswer> {
+        if self.pending.len() >= MAX_PENDING_LOBBY_CALLS {
+            return Some(LobbyAnswer::Refused(LobbyRefusal::Busy));
+        }
+        let player_id = account.player_id;
+        let ticket = Ticket { shard: self.shard, id: self.next_ticket };
+        self.next_ticket += 1;
+        match call {
+            LobbyCall::CreateRoom(settings) => {
+                let answer = self.create_for(player_id, &settings, ticket, reply, now);
+                debug_assert!(answer.is_some(), "a room on this shard answers at once");
+                answer
+            }
+            LobbyCall::JoinRoom(room_id) => {
+                let token = self.next_random();
+                let ttl_ms = RESERVATION_TTL_MS;
+                let command = RoomCommand::Reserve { player_id, token, ttl_ms, ticket };
+                self.call_room(room_id, command, ticket, reply, now)
+            }
+            LobbyCall::LeaveRoom(room_id) => {
+                let command = RoomCommand::Leave { player_id, ticket: Some(ticket) };
+                self.call_room(room_id, command, ticket, reply, now)
+            }
+            LobbyCall::QueueJoin(_) | LobbyCall::QueueLeave | LobbyCall::QueueStatus => {
+                if self.shard == MATCHMAKER_SHARD {
+                    return Some(self.on_queue(account, call, now));
+                }
+                let message = HostMessage::Queue { account: account.clone(), call, ticket };
+                self.outbox.push(HostOutput::Send { shard: MATCHMAKER_SHARD, message });
+                self.wait_for_answer(ticket, reply, now);
+                None
+            }
+        }
     }
 }
 
@@ -731,3 +1074,6 @@ fn game_name(game: GameKind) -> &'static str {
 fn parse_reservation(token: &str) -> Option<u64> {
     (token.len() == 16).then(|| u64::from_str_radix(token, 16).ok()).flatten()
 }
+
+#[cfg(test)]
+mod lobby_tests;

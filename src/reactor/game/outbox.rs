@@ -8,6 +8,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::proto::wire::{encode_frame, WireMessage, MAX_INPUT_REDUNDANCY};
 use crate::reactor::host::SessionRef;
+use crate::services::api::{Account, LobbyAnswer, LobbyCall};
+use crate::sim::MAX_PLAYERS;
 
 /// Outputs a host queues between two drains by its shard; beyond this the
 /// oldest are dropped and counted (a shard drains after every step, so
@@ -35,8 +37,19 @@ pub enum RoomCommand {
         session: SessionRef,
         reservation: Option<u64>,
     },
+    /// Out of the room: seat, held seat or spectating. With a ticket (a
+    /// REST leave) the owner answers whether there was anything to leave.
     Leave {
         player_id: u64,
+        ticket: Option<Ticket>,
+    },
+    /// Hold a seat for `player_id` for `ttl_ms` (REST join); the owner
+    /// answers the ticket with the seat or the refusal.
+    Reserve {
+        player_id: u64,
+        token: u64,
+        ttl_ms: u64,
+        ticket: Ticket,
     },
     Ready {
         player_id: u64,
@@ -60,6 +73,14 @@ pub enum RoomCommand {
     StopSpectating {
         player_id: u64,
     },
+}
+
+/// Where a lobby call's answer goes: the shard that holds the request, and
+/// the request's number there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    pub shard: u16,
+    pub id: u64,
 }
 
 /// A public room as every shard's directory knows it.
@@ -94,6 +115,25 @@ pub enum HostMessage {
     Released {
         player_id: u64,
         room_id: u64,
+    },
+    /// The answer to a lobby call this shard made (its ticket id).
+    LobbyAnswer {
+        ticket: u64,
+        answer: LobbyAnswer,
+    },
+    /// A quick-match call, for shard 0 (the matchmaker's host).
+    Queue {
+        account: Account,
+        call: LobbyCall,
+        ticket: Ticket,
+    },
+    /// Create room `room_id` (an id the matchmaker chose from this shard's
+    /// match range) with a seat held for each player.
+    CreateMatchRoom {
+        room_id: u64,
+        game: crate::proto::wire::GameKind,
+        seats: ArrayVec<(u64, u64), MAX_PLAYERS>,
+        ttl_ms: u64,
     },
 }
 

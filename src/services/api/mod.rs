@@ -14,6 +14,7 @@
 pub mod cors;
 pub mod handlers;
 pub mod limiter;
+pub mod lobby;
 pub mod routes;
 
 use std::net::IpAddr;
@@ -24,11 +25,12 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 pub use handlers::{ApiWorker, Command};
+pub use lobby::{Account, Lobby, LobbyAnswer, LobbyCall, LobbyReply, RoomSettings, RoomView};
 
 use crate::config;
 use crate::proto::http::{HttpRequest, WebResponse};
 use crate::proto::session::Now;
-use crate::proto::wire::{GameKind, RoomPhase};
+use crate::proto::wire::GameKind;
 use crate::services::accounts::checked_nickname;
 use crate::services::auth::jwt::{AccessClaims, JwtKeys, KeyConfigError};
 use crate::services::auth::password::{PasswordError, PasswordHasher, PasswordParams};
@@ -125,44 +127,6 @@ impl ApiShared {
     }
 }
 
-/// What the shard knows that the API serves without a job: its copy of
-/// the room directory. Implemented by the game host.
-pub trait Lobby {
-    /// Public rooms, most recent first, at most `limit`; of one game when
-    /// `game` is given.
-    fn rooms(&self, game: Option<GameKind>, limit: usize) -> Vec<RoomView>;
-    /// One room; private rooms are not shown (they are joined by code).
-    fn room(&self, room_id: u64) -> Option<RoomView>;
-}
-
-/// A room as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoomView {
-    pub room_id: u64,
-    pub code: String,
-    pub name: String,
-    pub game: GameKind,
-    pub phase: RoomPhase,
-    pub members: u8,
-    pub capacity: u8,
-    pub spectators: u16,
-}
-
-impl RoomView {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.room_id.to_string(),
-            "code": self.code,
-            "name": self.name,
-            "game": self.game.name(),
-            "phase": self.phase.name(),
-            "members": self.members,
-            "capacity": self.capacity,
-            "spectators": self.spectators,
-        })
-    }
-}
-
 /// Rooms one listing returns.
 pub const ROOM_LIST_MAX: usize = 100;
 
@@ -174,6 +138,8 @@ pub type Reply = Box<dyn FnOnce(WebResponse) + Send>;
 pub struct Principal {
     pub user_id: i64,
     pub role: String,
+    /// The nickname the token was minted with (rooms show it).
+    pub nickname: String,
 }
 
 /// One shard's API front: everything that runs before a job is queued.
@@ -230,7 +196,7 @@ impl ApiFrontend {
         request: &HttpRequest<'_>,
         now: Now,
         reply: Reply,
-        lobby: &dyn Lobby,
+        lobby: &mut dyn Lobby,
     ) -> Option<WebResponse> {
         let request_id = self.request_id(request);
         let origin = self.cors.allowed_origin(request);
@@ -243,8 +209,8 @@ impl ApiFrontend {
                 response
             }
         };
-        let command = match self.front(request, now, lobby) {
-            Ok(command) => command,
+        let action = match self.front(request, now, lobby) {
+            Ok(action) => action,
             Err(response) => {
                 log_answer(&request_id, request, response.status, 0);
                 return Some(decorate(response));
@@ -252,6 +218,25 @@ impl ApiFrontend {
         };
         let started = Instant::now();
         let (method, path) = (request.method.to_owned(), request.path.to_owned());
+        let command = match action {
+            Action::Job(command) => command,
+            Action::Lobby(account, call) => {
+                let later = {
+                    let decorate = decorate.clone();
+                    let request_id = request_id.clone();
+                    Box::new(move |answer: LobbyAnswer| {
+                        let response = answer.to_response();
+                        let elapsed_ms = started.elapsed().as_millis() as u64;
+                        log_deferred(&request_id, &method, &path, response.status, elapsed_ms);
+                        reply(decorate(response));
+                    })
+                };
+                let answer = lobby.call(&account, call, later, now)?;
+                let response = answer.to_response();
+                log_answer(&request_id, request, response.status, 0);
+                return Some(decorate(response));
+            }
+        };
         let answer: crate::services::pool::Reply<WebResponse> = Box::new(move |result| {
             let response = result.unwrap_or_else(|error| job_error(&error));
             let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -267,13 +252,13 @@ impl ApiFrontend {
         None
     }
 
-    /// Everything before the job: a command to run, or the answer.
+    /// Everything before the job: what to run, or the answer.
     fn front(
         &mut self,
         request: &HttpRequest<'_>,
         now: Now,
         lobby: &dyn Lobby,
-    ) -> Result<Command, WebResponse> {
+    ) -> Result<Action, WebResponse> {
         let now_ms = now.monotonic_ms;
         self.sweep(now_ms);
         if request.method == "OPTIONS" {
@@ -306,7 +291,7 @@ impl ApiFrontend {
                     .with_header("www-authenticate", "Bearer")
             })?;
         let claims = self.verify(token, now)?;
-        Ok(Principal { user_id: claims.sub, role: claims.role })
+        Ok(Principal { user_id: claims.sub, role: claims.role, nickname: claims.name })
     }
 
     fn request_id(&mut self, request: &HttpRequest<'_>) -> String {
@@ -335,7 +320,25 @@ impl ApiFrontend {
 }
 
 fn needs_token(route: &Route) -> bool {
-    matches!(route, Route::Me | Route::UpdateMe | Route::Upgrade)
+    matches!(
+        route,
+        Route::Me
+            | Route::UpdateMe
+            | Route::Upgrade
+            | Route::CreateRoom
+            | Route::JoinRoom(_)
+            | Route::LeaveRoom(_)
+            | Route::QueueJoin
+            | Route::QueueLeave
+            | Route::QueueStatus
+    )
+}
+
+/// What a request becomes: a job for a storage worker, or a call to the
+/// shard's game host (rooms, quick match).
+enum Action {
+    Job(Command),
+    Lobby(Account, LobbyCall),
 }
 
 /// The routes that check passwords or mint tokens: their own, lower limit.
@@ -395,15 +398,39 @@ fn job_error(error: &JobError) -> WebResponse {
     }
 }
 
-/// Builds the command for `route` from the request's body and query.
+/// Builds the action for `route` from the request's body and query.
 fn command(
     route: Route,
     principal: Option<&Principal>,
     request: &HttpRequest<'_>,
     lobby: &dyn Lobby,
-) -> Result<Command, WebResponse> {
+) -> Result<Action, WebResponse> {
     let user_id = principal.map_or(0, |principal| principal.user_id);
-    Ok(match route {
+    let account = || Account {
+        player_id: u64::try_from(user_id).unwrap_or(0),
+        nickname: principal.map(|principal| principal.nickname.clone()).unwrap_or_default(),
+    };
+    let lobby_call = match route {
+        Route::CreateRoom => {
+            let body: CreateRoomBody = json_body(request)?;
+            Some(LobbyCall::CreateRoom(room_settings(body)?))
+        }
+        Route::JoinRoom(room_id) => Some(LobbyCall::JoinRoom(room_id)),
+        Route::LeaveRoom(room_id) => Some(LobbyCall::LeaveRoom(room_id)),
+        Route::QueueJoin => {
+            let body: QueueBody = json_body(request)?;
+            let game = GameKind::from_name(&body.game)
+                .ok_or_else(|| bad_request("invalid_request", "game is tetris or arena"))?;
+            Some(LobbyCall::QueueJoin(game))
+        }
+        Route::QueueLeave => Some(LobbyCall::QueueLeave),
+        Route::QueueStatus => Some(LobbyCall::QueueStatus),
+        _ => None,
+    };
+    if let Some(call) = lobby_call {
+        return Ok(Action::Lobby(account(), call));
+    }
+    Ok(Action::Job(match route {
         Route::Ready => Command::Ready,
         Route::Register => {
             let body: RegisterBody = json_body(request)?;
@@ -448,7 +475,67 @@ fn command(
         Route::OpenApi => return Err(openapi()),
         Route::Rooms => return Err(rooms(lobby, request.query)),
         Route::Room(room_id) => return Err(room(lobby, room_id)),
+        Route::CreateRoom
+        | Route::JoinRoom(_)
+        | Route::LeaveRoom(_)
+        | Route::QueueJoin
+        | Route::QueueLeave
+        | Route::QueueStatus => unreachable!("lobby routes are handled above"),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRoomBody {
+    game: String,
+    /// A number, not `u8`: JSON Schema's integers include `2.0`; null is
+    /// the default, as absent is.
+    #[serde(default)]
+    capacity: Option<serde_json::Number>,
+    #[serde(default)]
+    private: bool,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueBody {
+    game: String,
+}
+
+/// A JSON number that is a whole, non-negative value (`2` or `2.0`).
+fn whole_number(number: &serde_json::Number) -> Option<u64> {
+    number.as_u64().or_else(|| {
+        let value = number.as_f64()?;
+        (value.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&value)).then_some(value as u64)
     })
+}
+
+/// Longest room name a request may send, in characters.
+pub const ROOM_NAME_CHARS_MAX: usize = crate::proto::wire::MAX_ROOM_NAME_LEN;
+
+fn room_settings(body: CreateRoomBody) -> Result<RoomSettings, WebResponse> {
+    let invalid = |message: &str| WebResponse::error(400, "invalid_room_settings", message);
+    let game = GameKind::from_name(&body.game).ok_or_else(|| invalid("game is tetris or arena"))?;
+    let default = match game {
+        GameKind::Tetris => 2,
+        GameKind::Arena => crate::sim::MAX_PLAYERS as u8,
+    };
+    let capacity = match &body.capacity {
+        None => default,
+        Some(number) => whole_number(number)
+            .filter(|capacity| (1..=crate::sim::MAX_PLAYERS as u64).contains(capacity))
+            .ok_or_else(|| invalid("capacity is a whole number from 1 to 8"))?
+            as u8,
+    };
+    let name = body.name.trim();
+    // Characters here (as JSON Schema counts); the wire then cuts the name
+    // to its 48 bytes at a character boundary.
+    if name.chars().count() > ROOM_NAME_CHARS_MAX || name.chars().any(char::is_control) {
+        return Err(invalid("a room name has at most 48 characters and no control characters"));
+    }
+    Ok(RoomSettings { game, capacity, private: body.private, name: name.to_owned() })
 }
 
 #[derive(Deserialize)]

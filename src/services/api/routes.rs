@@ -22,6 +22,13 @@ pub enum Route {
     /// The public rooms, from the shard's copy of the room directory.
     Rooms,
     Room(u64),
+    /// Rooms and the quick-match queue: the shard's game host answers.
+    CreateRoom,
+    JoinRoom(u64),
+    LeaveRoom(u64),
+    QueueJoin,
+    QueueLeave,
+    QueueStatus,
 }
 
 /// Why a method and path name no route.
@@ -72,8 +79,18 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, RouteError> {
         ["players", id] => (Route::Player(player_id(id)?), read, "GET, HEAD"),
         ["players", id, "stats"] => (Route::PlayerStats(player_id(id)?), read, "GET, HEAD"),
         ["leaderboards", game] => (Route::Leaderboard(game_name(game)?), read, "GET, HEAD"),
-        ["rooms"] => (Route::Rooms, read, "GET, HEAD"),
+        ["rooms"] => match method {
+            "POST" => (Route::CreateRoom, true, ""),
+            _ => (Route::Rooms, read, "GET, HEAD, POST"),
+        },
         ["rooms", id] => (Route::Room(room_id(id)?), read, "GET, HEAD"),
+        ["rooms", id, "join"] => (Route::JoinRoom(room_id(id)?), post, "POST"),
+        ["rooms", id, "leave"] => (Route::LeaveRoom(room_id(id)?), post, "POST"),
+        ["match", "queue"] => match method {
+            "POST" => (Route::QueueJoin, true, ""),
+            _ => (Route::QueueLeave, method == "DELETE", "POST, DELETE"),
+        },
+        ["match", "status"] => (Route::QueueStatus, read, "GET, HEAD"),
         _ => return Err(RouteError::NotFound),
     };
     if allowed {
@@ -137,10 +154,25 @@ mod tests {
         assert_eq!(resolve("GET", "/api/ready"), Ok(Route::Ready));
         assert_eq!(resolve("GET", "/api/rooms"), Ok(Route::Rooms));
         assert_eq!(resolve("GET", "/api/rooms/281474976710657"), Ok(Route::Room(1 << 48 | 1)));
+        assert_eq!(resolve("POST", "/api/rooms"), Ok(Route::CreateRoom));
         assert_eq!(
-            resolve("POST", "/api/rooms"),
-            Err(RouteError::MethodNotAllowed { allow: "GET, HEAD" })
+            resolve("DELETE", "/api/rooms"),
+            Err(RouteError::MethodNotAllowed { allow: "GET, HEAD, POST" })
         );
+        assert_eq!(resolve("POST", "/api/rooms/5/join"), Ok(Route::JoinRoom(5)));
+        assert_eq!(resolve("POST", "/api/rooms/5/leave"), Ok(Route::LeaveRoom(5)));
+        assert_eq!(
+            resolve("GET", "/api/rooms/5/join"),
+            Err(RouteError::MethodNotAllowed { allow: "POST" })
+        );
+        assert_eq!(resolve("POST", "/api/match/queue"), Ok(Route::QueueJoin));
+        assert_eq!(resolve("DELETE", "/api/match/queue"), Ok(Route::QueueLeave));
+        assert_eq!(
+            resolve("GET", "/api/match/queue"),
+            Err(RouteError::MethodNotAllowed { allow: "POST, DELETE" })
+        );
+        assert_eq!(resolve("GET", "/api/match/status"), Ok(Route::QueueStatus));
+        assert_eq!(resolve("POST", "/api/rooms/x/join"), Err(RouteError::NotFound));
     }
 
     #[test]

@@ -254,6 +254,30 @@ fn reservations_hold_seats_until_they_expire() {
 }
 
 #[test]
+fn a_held_seat_is_renewed_with_a_new_token_and_can_be_given_back() {
+    let mut room = room(2, 0);
+    assert!(room.reserve(2, 0xa, 5_000));
+    assert!(room.reserve(2, 0xb, 9_000), "renewed, though the room counts it as taken");
+    assert!(room.reserve(3, 0xc, 5_000));
+    assert!(!room.reserve(4, 0xd, 5_000), "full");
+    assert_eq!(room.join(2, "bob", Some(0xa), 10), Err(JoinError::BadReservation));
+    room.advance(6_000, |_, _| {});
+    assert_eq!(room.join(2, "bob", Some(0xb), 6_000), Ok(Joined::New(0)), "the renewal's expiry");
+    assert!(!room.reserve(2, 0xe, 9_000), "a member holds no reservation");
+    assert!(!room.cancel_reservation(2, 6_000));
+    assert!(room.reserve(5, 0xf, 9_000));
+    assert!(room.cancel_reservation(5, 6_000));
+    assert_eq!(room.phase(), Phase::Waiting, "a member is still in");
+    room.leave(2, LeaveReason::Left, 6_000);
+    assert_eq!(room.phase(), Phase::Closed);
+
+    let mut held_only = self::room(2, 0);
+    assert!(held_only.reserve(7, 1, 5_000));
+    assert!(held_only.cancel_reservation(7, 10));
+    assert_eq!(held_only.phase(), Phase::Closed, "nobody in, nothing held");
+}
+
+#[test]
 fn no_joining_a_running_game_and_slots_are_compacted_at_start() {
     let mut room = room(3, 0);
     room.join(1, "ann", None, 0).unwrap();
