@@ -4,6 +4,10 @@
 //! and with an fsync per event; and what a replay pays to read a room's
 //! events back (1,000 events of two interleaved rooms, one room's half).
 //!
+//! And the shard's side: handing one event (a piece lock, the largest
+//! kind) to the event writer's queue while a thread drains it, as the
+//! writer does (the issue's target: at most 100 ns per event).
+//!
 //! `cargo bench --bench event_log`. The log lives in a temporary
 //! directory on the machine's disk; the fsync figure is the disk's.
 
@@ -11,8 +15,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use ludus::proto::wire::GameKind;
 use ludus::services::events::log::{EventLog, FsyncPolicy, LogOptions};
 use ludus::services::events::subject::SubjectFilter;
+use ludus::services::events::tap::{taps, TapRecord, TAP_CAPACITY};
+use ludus::sim::event::{Event, EventKind, Lock, Piece, Placement, Rotation, Spin};
 
 fn payload() -> Vec<u8> {
     let mut event = br#"{"tick":1234,"type":"piece_lock","player_id":"4611686018427388321","data":{"piece":"T","x":4,"y":17,"rotation":2,"t_spin":"full","lines":2,"combo":3,"b2b":true}}"#.to_vec();
@@ -70,5 +77,64 @@ fn bench_read(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_append, bench_read);
+fn lock_record() -> TapRecord {
+    let placement = Placement { piece: Piece::T, rotation: Rotation::Reverse, x: 4, y: 17 };
+    let lock = Lock {
+        placement,
+        spin: Spin::Full,
+        lines: 2,
+        ren: 3,
+        b2b_bonus: true,
+        b2b_chain: 2,
+        perfect_clear: false,
+        attack: 5,
+        cancelled: 1,
+        sent: 4,
+        target: Some(1),
+        stack_height: 9,
+        pending: 0,
+        score: 12_345,
+        board: [0x5a; 200],
+    };
+    TapRecord {
+        room_id: 1 << 48 | 77,
+        game: GameKind::Tetris,
+        seq: 1,
+        player_id: Some(4_611_686_018_427_388_321),
+        time_ms: 1_763_830_512_000,
+        players: None,
+        event: Event { tick: 1_234, player: Some(0), kind: EventKind::PieceLock(lock) },
+    }
+}
+
+fn bench_hand_off(c: &mut Criterion) {
+    let mut group = c.benchmark_group("event_tap");
+    group.throughput(Throughput::Elements(1));
+    let (mut shard_taps, drain) = taps(1, TAP_CAPACITY);
+    let tap = shard_taps.pop().expect("one tap");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drainer = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut out = Vec::with_capacity(1_024);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                out.clear();
+                if drain.drain(1_024, &mut out) == 0 {
+                    std::thread::yield_now();
+                }
+            }
+        })
+    };
+    let record = lock_record();
+    group.bench_function("hand_piece_lock", |b| b.iter(|| tap.hand(black_box(record.clone()))));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drainer.join().expect("the drainer");
+    let stats = tap.stats();
+    let dropped = stats.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let handed = stats.handed.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("event_tap: {handed} handed, {dropped} dropped (queue full)");
+    group.finish();
+}
+
+criterion_group!(benches, bench_hand_off, bench_append, bench_read);
 criterion_main!(benches);

@@ -27,6 +27,9 @@ use super::{sys, web};
 use crate::config::Config;
 use crate::devcert;
 use crate::services::api::{ApiFrontend, ApiShared, StartError};
+use crate::services::events::log::{EventLog, LogOptions};
+use crate::services::events::tap::{taps, EventTap, TAP_CAPACITY};
+use crate::services::events::writer::EventWriter;
 
 /// QUIC idle timeout: a connection silent this long is closed by quiche.
 pub const QUIC_IDLE_TIMEOUT_MS: u64 = 30_000;
@@ -64,6 +67,8 @@ pub enum ServeError {
     Signals(std::io::Error),
     #[error("services: {0}")]
     Services(#[from] StartError),
+    #[error("event log: {0}")]
+    Events(#[from] crate::services::events::log::LogError),
 }
 
 /// Where the certificate and key live, and the dev certificate's facts.
@@ -160,6 +165,8 @@ struct ShardPlan {
     stats: Arc<Vec<Arc<ShardStats>>>,
     /// The REST API's keys and workers, shared by every shard's front.
     api: Arc<ApiShared>,
+    /// Each shard's hand-off of game events to the event writer.
+    taps: Vec<EventTap>,
 }
 
 /// One shard's sockets, bound on the main thread so that a port 0 in the
@@ -213,6 +220,7 @@ pub fn serve(config: &Config) -> Result<(), ServeError> {
     let api = ApiShared::start(config)?;
     let shard_count = u16::try_from(config.shards.count)
         .map_err(|_| ServeError::Quic("too many shards".into()))?;
+    let (event_taps, writer) = start_event_writer(config, shard_count)?;
     let plan = ShardPlan {
         shard_count,
         core: None,
@@ -222,6 +230,7 @@ pub fn serve(config: &Config) -> Result<(), ServeError> {
         config: config.clone(),
         stats: Arc::new((0..shard_count).map(|_| Arc::new(ShardStats::default())).collect()),
         api,
+        taps: event_taps,
     };
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -235,7 +244,38 @@ pub fn serve(config: &Config) -> Result<(), ServeError> {
     if let Ok(mut api) = Arc::try_unwrap(plan.api) {
         api.pool.shutdown(POOL_SHUTDOWN_GRACE);
     }
+    // Writes what the shards handed over last, and syncs.
+    writer.stop();
     result
+}
+
+/// Opens the embedded event log (checking it, cutting a torn tail) and
+/// starts the thread that writes the shards' game events into it.
+fn start_event_writer(
+    config: &Config,
+    shard_count: u16,
+) -> Result<(Vec<EventTap>, EventWriter), ServeError> {
+    if config.services.nats_url.is_some() {
+        tracing::warn!(
+            "NATS_URL is set, but the JetStream adapter is not built yet: \
+             game events go to the embedded event log"
+        );
+    }
+    let dir = config.data_dir.join("events");
+    let (log, recovery) = EventLog::open(&dir, LogOptions::default())?;
+    tracing::info!(
+        dir = %dir.display(),
+        segments = recovery.segments,
+        events = recovery.records,
+        truncated_bytes = recovery.truncated_bytes,
+        "event log open"
+    );
+    let (event_taps, drain) = taps(usize::from(shard_count), TAP_CAPACITY);
+    let writer = EventWriter::start(log, drain).map_err(|error| ServeError::Shard {
+        shard: 0,
+        reason: format!("starting the event writer: {error}"),
+    })?;
+    Ok((event_taps, writer))
 }
 
 type ShardHandle = std::thread::JoinHandle<Result<(), String>>;
@@ -369,7 +409,9 @@ fn build_shard(
         frontend: ApiFrontend::new(shard, Arc::clone(&plan.api)),
         reply_to: peers[usize::from(shard)].clone(),
     };
-    let host = GameHost::new(shard, facts, plan.resume.clone(), now).with_api(link);
+    let host = GameHost::new(shard, facts, plan.resume.clone(), now)
+        .with_api(link)
+        .with_events(plan.taps[usize::from(shard)].clone());
     let quic_app = WtServer::new(shard, host).with_allowed_origins(serve.allowed_origins.clone());
     let stats = Arc::clone(&plan.stats[usize::from(shard)]);
     let parts =

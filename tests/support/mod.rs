@@ -24,6 +24,30 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
+#[allow(dead_code)] // each test binary uses what it needs
+impl Server {
+    /// The server's data dir (its SQLite file, event log, certificates).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
+    }
+
+    /// SIGTERM, as an operator stops it, and waits for the exit (the drain
+    /// ends at once when no session is left). Panics past `within`.
+    pub fn terminate(&mut self, within: std::time::Duration) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        let sent = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(sent, 0, "SIGTERM to ludus serve");
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(started.elapsed() < within, "ludus serve still running after {within:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

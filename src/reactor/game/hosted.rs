@@ -14,7 +14,9 @@ use crate::proto::wire::{
 };
 use crate::reactor::host::SessionRef;
 use crate::services::api::lobby::{LobbyAnswer, LobbyRefusal, RoomView};
+use crate::services::events::tap::{EventTap, TapRecord};
 use crate::sim::event::Event;
+use crate::sim::event::EventKind;
 use crate::sim::room::{JoinError, Joined, LeaveReason, Phase, Room, RoomEvent};
 use crate::sim::{Game, MAX_PLAYERS};
 
@@ -83,6 +85,16 @@ pub struct HostedRoom<G: WireGame> {
     listed: Option<Listing>,
     /// The running game's seed (for GameStart on a reconnect).
     seed: u64,
+    /// Game events handed to the event writer so far (their message ids).
+    events_handed: u64,
+}
+
+/// The shard's hand-off of game events to the event writer: the tap, a
+/// scratch buffer reused by every room, and the wall clock of this turn.
+pub struct HistorySink {
+    pub tap: EventTap,
+    pub scratch: Vec<Event>,
+    pub unix_ms: i64,
 }
 
 /// What the host must pass on after a command or a tick.
@@ -122,6 +134,7 @@ impl<G: WireGame> HostedRoom<G> {
             unreliable: BytesMut::with_capacity(1_024),
             listed: None,
             seed: 0,
+            events_handed: 0,
         }
     }
 
@@ -431,10 +444,19 @@ impl<G: WireGame> HostedRoom<G> {
 
     /// Runs what is due: ticks (each tick's frames go out at once), phase
     /// changes.
-    pub fn advance(&mut self, now_ms: u64, outbox: &mut Outbox, effects: &mut Effects) {
+    pub fn advance(
+        &mut self,
+        now_ms: u64,
+        outbox: &mut Outbox,
+        effects: &mut Effects,
+        mut history: Option<&mut HistorySink>,
+    ) {
         let HostedRoom { room, view, reliable, unreliable, .. } = self;
         let mut ticks: ArrayVec<(u32, Bytes, Bytes), 8> = ArrayVec::new();
         room.advance(now_ms, |game, events| {
+            if let Some(sink) = history.as_deref_mut() {
+                sink.scratch.extend_from_slice(events);
+            }
             G::tick_frames(game, view, events, reliable, unreliable);
             if !ticks.is_full() {
                 ticks.push((
@@ -447,7 +469,32 @@ impl<G: WireGame> HostedRoom<G> {
         for (tick, reliable_frames, unreliable_frames) in ticks {
             self.broadcast_tick(tick, reliable_frames, unreliable_frames, outbox);
         }
+        if let Some(sink) = history {
+            self.hand_history(sink);
+        }
         self.flush_events(outbox, effects);
+    }
+
+    /// Hands this turn's game events to the event writer, each with the
+    /// player it concerns (slots resolved now, while the room knows them).
+    fn hand_history(&mut self, sink: &mut HistorySink) {
+        let players = self.room.game_players();
+        for event in sink.scratch.drain(..) {
+            self.events_handed += 1;
+            let player_id = event.player.and_then(|slot| players.get(usize::from(slot)).copied());
+            let table =
+                matches!(event.kind, EventKind::GameStart { .. } | EventKind::GameEnd { .. })
+                    .then(|| players.to_vec().into_boxed_slice());
+            sink.tap.hand(TapRecord {
+                room_id: self.id,
+                game: G::KIND,
+                seq: self.events_handed,
+                player_id,
+                time_ms: sink.unix_ms,
+                players: table,
+                event,
+            });
+        }
     }
 
     fn broadcast_tick(

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 
 use slab::Slab;
 
-use self::hosted::{text, Effects, HostedRoom, WireGame};
+use self::hosted::{text, Effects, HistorySink, HostedRoom, WireGame};
 use self::outbox::{HostMessage, HostOutput, Listing, Outbox, RoomCommand, Ticket};
 use self::resume::ResumeKeys;
 use crate::proto::session::{Acceptance, Now, Session};
@@ -150,6 +150,8 @@ pub struct GameHost {
     quick_match: QuickMatch,
     next_match_room: u64,
     next_match_shard: u16,
+    /// Where rooms hand their game events (None: history is off).
+    history: Option<HistorySink>,
 }
 
 struct PendingCall {
@@ -199,7 +201,14 @@ impl GameHost {
             quick_match: QuickMatch::new(),
             next_match_room: 1,
             next_match_shard: 0,
+            history: None,
         }
+    }
+
+    /// Hands every room's game events to `tap` (the match history).
+    pub fn with_events(mut self, tap: crate::services::events::tap::EventTap) -> GameHost {
+        self.history = Some(HistorySink { tap, scratch: Vec::with_capacity(256), unix_ms: 0 });
+        self
     }
 
     /// Serves the REST API and accepts access tokens in Hello.
@@ -933,10 +942,14 @@ impl Host for GameHost {
         if lobby_due {
             self.on_lobby_timer(now);
         }
+        if let Some(sink) = self.history.as_mut() {
+            sink.unix_ms = (now.unix_us / 1_000) as i64;
+        }
         for slot in due.drain(..) {
             let Some(any) = self.rooms.get_mut(slot) else { continue };
             let mut effects = Effects::default();
-            with_room!(any, room => room.advance(now.monotonic_ms, &mut self.outbox, &mut effects));
+            let history = self.history.as_mut();
+            with_room!(any, room => room.advance(now.monotonic_ms, &mut self.outbox, &mut effects, history));
             self.after_room_change(slot, effects);
         }
         self.due = due;

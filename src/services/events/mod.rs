@@ -7,7 +7,12 @@
 //!   torn-tail recovery, deduplication by message id, retention by age).
 //! - [`subject`]: subjects and NATS-style filters.
 //! - [`crc32c`]: the records' checksum.
+//! - [`tap`]: the shards' lock-free hand-off of events; [`writer`]: the
+//!   thread that drains it into the log; [`json`]: the stored event shape.
 
 pub mod crc32c;
+pub mod json;
 pub mod log;
 pub mod subject;
+pub mod tap;
+pub mod writer;
