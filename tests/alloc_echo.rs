@@ -225,6 +225,7 @@ impl Harness {
             version: "test",
             stats: Arc::new(Vec::new()),
             storage: None,
+            events: None,
         };
         let app = Attributed(WtServer::new(0, GuestHost::new(0, facts)));
 

@@ -32,6 +32,18 @@ fn tetris_matches_leave_their_events_in_the_log() {
     assert!(output.status.success(), "bots failed:\n{stderr}");
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(report["games_started"].as_u64().unwrap() >= 2, "{report}");
+    // The counters agree: nothing dropped, everything handed over written.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let counted = loop {
+        let stats = support::http(server.http, "GET", "/api/stats", &[], b"").json();
+        let events = stats["events"].clone();
+        if events["written"] == events["handed"] {
+            break events;
+        }
+        assert!(std::time::Instant::now() < deadline, "the writer never caught up: {events}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!((counted["dropped"].as_u64(), counted["failed"].as_u64()), (Some(0), Some(0)));
     let status = server.terminate(Duration::from_secs(30));
     assert!(status.success(), "ludus serve exited with {status}");
 
@@ -41,6 +53,11 @@ fn tetris_matches_leave_their_events_in_the_log() {
     let mut events = Vec::new();
     log.read(1, &SubjectFilter::new("game.*.events").unwrap(), usize::MAX, &mut events).unwrap();
     assert!(!events.is_empty());
+    assert_eq!(
+        Some(events.len() as u64),
+        counted["written"].as_u64(),
+        "every written event is there"
+    );
 
     let mut rooms: BTreeMap<String, Vec<(u64, Value)>> = BTreeMap::new();
     for event in &events {

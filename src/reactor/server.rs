@@ -29,7 +29,7 @@ use crate::devcert;
 use crate::services::api::{ApiFrontend, ApiShared, StartError};
 use crate::services::events::log::{EventLog, LogOptions};
 use crate::services::events::tap::{taps, EventTap, TAP_CAPACITY};
-use crate::services::events::writer::EventWriter;
+use crate::services::events::writer::{EventStats, EventWriter};
 
 /// QUIC idle timeout: a connection silent this long is closed by quiche.
 pub const QUIC_IDLE_TIMEOUT_MS: u64 = 30_000;
@@ -167,6 +167,7 @@ struct ShardPlan {
     api: Arc<ApiShared>,
     /// Each shard's hand-off of game events to the event writer.
     taps: Vec<EventTap>,
+    events: Arc<EventStats>,
 }
 
 /// One shard's sockets, bound on the main thread so that a port 0 in the
@@ -230,6 +231,10 @@ pub fn serve(config: &Config) -> Result<(), ServeError> {
         config: config.clone(),
         stats: Arc::new((0..shard_count).map(|_| Arc::new(ShardStats::default())).collect()),
         api,
+        events: Arc::new(EventStats {
+            taps: event_taps.iter().map(|tap| Arc::clone(tap.stats())).collect(),
+            writer: Arc::clone(writer.stats()),
+        }),
         taps: event_taps,
     };
     let shutdown = Arc::new(AtomicBool::new(false));
@@ -404,6 +409,7 @@ fn build_shard(
         version: env!("CARGO_PKG_VERSION"),
         stats: Arc::clone(&plan.stats),
         storage: Some(Arc::clone(plan.api.pool.stats())),
+        events: Some(Arc::clone(&plan.events)),
     };
     let link = ApiLink {
         frontend: ApiFrontend::new(shard, Arc::clone(&plan.api)),

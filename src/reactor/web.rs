@@ -20,6 +20,8 @@ pub struct ServerFacts {
     pub stats: std::sync::Arc<Vec<std::sync::Arc<crate::reactor::shard::ShardStats>>>,
     /// The storage workers' counters, when the services run.
     pub storage: Option<std::sync::Arc<crate::services::pool::PoolStats>>,
+    /// The game event path's counters, when history is on.
+    pub events: Option<std::sync::Arc<crate::services::events::writer::EventStats>>,
 }
 
 /// Serves `method path` (path without the query).
@@ -41,7 +43,10 @@ pub fn route(method: &str, path: &str, facts: &ServerFacts) -> WebResponse {
             let shards: Vec<serde_json::Value> =
                 facts.stats.iter().map(|stats| stats.to_json()).collect();
             let storage = facts.storage.as_ref().map(|pool| pool.to_json());
-            WebResponse::json(200, &serde_json::json!({ "shards": shards, "storage": storage }))
+            let events = facts.events.as_ref().map(|events| events.to_json());
+            let body =
+                serde_json::json!({ "shards": shards, "storage": storage, "events": events });
+            WebResponse::json(200, &body)
         }
         "/api/health" | "/api/cert-hash" | "/api/stats" => {
             let mut response = WebResponse::error(405, "method_not_allowed", "use GET");
@@ -104,6 +109,7 @@ mod tests {
             version: "test",
             stats: Default::default(),
             storage: None,
+            events: None,
         }
     }
 

@@ -32,6 +32,7 @@ fn hosts() -> Vec<GameHost> {
                 version: "test",
                 stats: Arc::clone(&stats),
                 storage: None,
+                events: None,
             };
             GameHost::new(shard, facts, resume.clone(), now(0))
         })

@@ -23,6 +23,30 @@ const RETENTION_EVERY: Duration = Duration::from_secs(3_600);
 /// At most one warning per this long about failed appends.
 const WARN_EVERY: Duration = Duration::from_secs(1);
 
+/// Every counter of the event path, for /api/stats: what the shards
+/// handed over or dropped (queue full), what the writer stored, found
+/// duplicate or failed to store.
+#[derive(Debug)]
+pub struct EventStats {
+    pub taps: Vec<Arc<super::tap::TapStats>>,
+    pub writer: Arc<WriterStats>,
+}
+
+impl EventStats {
+    pub fn to_json(&self) -> serde_json::Value {
+        let sum = |get: fn(&super::tap::TapStats) -> &AtomicU64| -> u64 {
+            self.taps.iter().map(|stats| get(stats).load(Ordering::Relaxed)).sum()
+        };
+        serde_json::json!({
+            "handed": sum(|stats| &stats.handed),
+            "dropped": sum(|stats| &stats.dropped),
+            "written": self.writer.written.load(Ordering::Relaxed),
+            "duplicates": self.writer.duplicates.load(Ordering::Relaxed),
+            "failed": self.writer.failed.load(Ordering::Relaxed),
+        })
+    }
+}
+
 /// What the writer did, for /api/stats and tests.
 #[derive(Debug, Default)]
 pub struct WriterStats {
