@@ -101,6 +101,8 @@ pub enum LogError {
     MsgId,
     #[error("a payload has at most {PAYLOAD_MAX} bytes")]
     Payload,
+    #[error("the event log in {0} is open in another process (two writers would corrupt it)")]
+    InUse(PathBuf),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> LogError + '_ {
@@ -157,6 +159,8 @@ struct Segment {
 
 pub struct EventLog {
     dir: PathBuf,
+    /// Held (flock) while the log is open: one writer per directory.
+    _lock: File,
     options: LogOptions,
     segments: Vec<Segment>,
     active: File,
@@ -178,6 +182,7 @@ impl EventLog {
     /// truncating a torn tail.
     pub fn open(dir: &Path, options: LogOptions) -> Result<(EventLog, Recovery), LogError> {
         fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let lock = lock_dir(dir)?;
         let mut firsts = Vec::new();
         for entry in fs::read_dir(dir).map_err(io_error(dir))? {
             let name = entry.map_err(io_error(dir))?.file_name();
@@ -226,6 +231,7 @@ impl EventLog {
         let dedup_order = recent_ids;
         let mut log = EventLog {
             dir: dir.to_owned(),
+            _lock: lock,
             options,
             segments,
             active,
@@ -420,6 +426,29 @@ impl EventLog {
             }
         }
     }
+}
+
+/// Takes `<dir>/LOCK` exclusively (released when the file closes, also
+/// when the process dies).
+fn lock_dir(dir: &Path) -> Result<File, LogError> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("LOCK");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_error(&path))?;
+    // SAFETY: flock(2) on a descriptor this function owns; no memory involved.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if locked != 0 {
+        let error = io::Error::last_os_error();
+        return Err(match error.kind() {
+            io::ErrorKind::WouldBlock => LogError::InUse(dir.to_owned()),
+            _ => LogError::Io { path, source: error },
+        });
+    }
+    Ok(file)
 }
 
 fn create_segment(dir: &Path, first_seq: u64) -> Result<Segment, LogError> {

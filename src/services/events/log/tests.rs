@@ -44,10 +44,19 @@ fn read_all(log: &mut EventLog, from: u64, filter: &SubjectFilter) -> Vec<Stored
 }
 
 fn only_segment(dir: &Path) -> PathBuf {
-    let mut paths: Vec<PathBuf> =
-        fs::read_dir(dir).unwrap().map(|entry| entry.unwrap().path()).collect();
-    paths.sort();
+    let mut paths = segments(dir);
     paths.pop().unwrap()
+}
+
+/// The segment files, oldest first (not the LOCK file).
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "seg"))
+        .collect();
+    paths.sort();
+    paths
 }
 
 #[test]
@@ -135,9 +144,7 @@ fn corruption_in_a_closed_segment_stops_the_open() {
     fill(&mut log, 100);
     assert!(log.segment_count() > 2);
     drop(log);
-    let mut paths: Vec<PathBuf> =
-        fs::read_dir(dir.path()).unwrap().map(|entry| entry.unwrap().path()).collect();
-    paths.sort();
+    let paths = segments(dir.path());
     let mut bytes = fs::read(&paths[0]).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
@@ -195,6 +202,18 @@ fn a_message_id_is_appended_once_within_the_window() {
     assert_eq!(log.append("game.1.events", "1-0", b"a", 120_002).unwrap(), Appended::Duplicate(5));
     assert_eq!(log.append("game.1.events", "1-1", b"b", 120_003).unwrap(), Appended::Duplicate(2));
     assert_eq!(log.append("game.1.events", "1-1", b"b", 120_011).unwrap(), Appended::New(6));
+}
+
+#[test]
+fn one_writer_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = EventLog::open(dir.path(), options()).unwrap();
+    match EventLog::open(dir.path(), options()) {
+        Err(LogError::InUse(path)) => assert_eq!(path, dir.path()),
+        other => panic!("a second writer must be refused: {:?}", other.map(|(_, r)| r)),
+    }
+    drop(log);
+    assert!(EventLog::open(dir.path(), options()).is_ok(), "free again once closed");
 }
 
 #[test]
@@ -267,6 +286,7 @@ fn the_interval_policy_syncs_on_tick() {
     fill(&mut log, 3);
     log.tick().unwrap();
     assert!(log.unsynced_since.is_none());
+    drop(log);
     let lazy = LogOptions { fsync: FsyncPolicy::Interval(Duration::from_secs(3_600)), ..options() };
     let (mut log, _) = EventLog::open(dir.path(), lazy).unwrap();
     fill(&mut log, 1);
