@@ -22,6 +22,7 @@ use crate::devcert::{self, CertPaths, DevCert, DevCertError};
 use crate::logging::{self, LogFormat};
 
 mod bots;
+mod replay;
 
 /// Something failed while running (I/O, certificate generation).
 pub const EXIT_RUNTIME_FAILURE: u8 = 1;
@@ -148,10 +149,13 @@ pub enum Command {
     /// migration fails, the database is unreachable, an applied migration
     /// was edited, or the database is newer than this binary.
     Migrate,
-    /// Replay a recorded room (not built yet).
+    /// Audit a room's recorded matches by replaying them.
     ///
-    /// Will re-run a room's match from its event history, tick by tick; lands
-    /// with match history. Exits with status 2 for now.
+    /// Reads the room's game events from the embedded event log of the data
+    /// dir (without locking it: it may run next to the server), re-simulates
+    /// each Tetris match from its seed and logged inputs, tick by tick, and
+    /// checks that every event comes out identical. Exit status 1 when one
+    /// differs (printed) or the log cannot be read.
     Replay {
         /// Id of the room to replay.
         #[arg(value_name = "ROOM")]
@@ -308,9 +312,7 @@ pub fn execute(cli: Cli) -> ExitCode {
         Command::Cert(args) => cert(global, args),
         Command::Bots(args) => bots::run(args),
         Command::Migrate => migrate(global),
-        Command::Replay { room } => {
-            not_yet("replay", &format!("replay room {room:?} tick by tick from its match history"))
-        }
+        Command::Replay { room } => replay::run(global, room),
         Command::Games(_) => {
             not_yet("games", "list, publish and promote game artifacts per environment")
         }

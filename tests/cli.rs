@@ -154,11 +154,21 @@ fn serve_reports_an_address_it_cannot_bind_and_exits_1() {
 
 #[test]
 fn stubs_say_not_yet_and_exit_2() {
-    for args in [&["replay", "room-42"][..], &["games"]] {
-        let (run, _dir) = ludus_in_temp(args, &[]);
-        assert_eq!(run.status, Some(EXIT_USAGE), "{args:?}: {run:?}");
-        assert!(run.stderr.contains("not yet"), "{args:?}: {run:?}");
-    }
+    let (run, _dir) = ludus_in_temp(&["games"], &[]);
+    assert_eq!(run.status, Some(EXIT_USAGE), "{run:?}");
+    assert!(run.stderr.contains("not yet"), "{run:?}");
+}
+
+/// `replay` refuses what is not a room id (2) and says when there is no
+/// log or no match to audit (1); tests/history.rs audits real matches.
+#[test]
+fn replay_needs_a_room_id_and_a_record() {
+    let (run, _dir) = ludus_in_temp(&["replay", "room-42"], &[]);
+    assert_eq!(run.status, Some(EXIT_USAGE), "{run:?}");
+    assert!(run.stderr.contains("not a room id"), "{run:?}");
+    let (run, _dir) = ludus_in_temp(&["replay", "42"], &[]);
+    assert_eq!(run.status, Some(1), "{run:?}");
+    assert!(run.stderr.contains("no event log"), "{run:?}");
 }
 
 /// Without DATABASE_URL, migrate creates the data directory and the

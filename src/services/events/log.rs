@@ -183,15 +183,7 @@ impl EventLog {
     pub fn open(dir: &Path, options: LogOptions) -> Result<(EventLog, Recovery), LogError> {
         fs::create_dir_all(dir).map_err(io_error(dir))?;
         let lock = lock_dir(dir)?;
-        let mut firsts = Vec::new();
-        for entry in fs::read_dir(dir).map_err(io_error(dir))? {
-            let name = entry.map_err(io_error(dir))?.file_name();
-            let name = name.to_string_lossy();
-            if let Some(first) = name.strip_suffix(".seg").and_then(|stem| stem.parse::<u64>().ok())
-            {
-                firsts.push(first);
-            }
-        }
+        let mut firsts = segment_firsts(dir)?;
         firsts.sort_unstable();
         let mut recovery = Recovery::default();
         let mut segments = Vec::new();
@@ -212,7 +204,7 @@ impl EventLog {
                 let reason = "the segment does not continue the previous one's sequence";
                 return Err(LogError::Corrupt { path, offset: 0, reason });
             }
-            let (segment, cut) = scan_segment(&path, first_seq, last, &mut recent_ids)?;
+            let (segment, cut) = scan(&path, first_seq, last, Repair::Yes, &mut recent_ids)?;
             recovery.records += segment.end_seq - segment.first_seq;
             recovery.truncated_bytes += cut;
             segments.push(segment);
@@ -342,47 +334,7 @@ impl EventLog {
         max: usize,
         out: &mut Vec<StoredEvent>,
     ) -> Result<u64, LogError> {
-        let mut seq = from_seq.max(self.first_seq());
-        let mut found = 0;
-        let EventLog { segments, scratch, next_seq, .. } = self;
-        while found < max && seq < *next_seq {
-            let Some(index) = segments.iter().rposition(|s| s.first_seq <= seq) else {
-                break;
-            };
-            let segment = &segments[index];
-            if seq >= segment.end_seq {
-                // Appended past this segment only when it is the last one.
-                break;
-            }
-            let (start_seq, offset) = segment
-                .index
-                .iter()
-                .rev()
-                .find(|(indexed, _)| *indexed <= seq)
-                .copied()
-                .unwrap_or((segment.first_seq, SEGMENT_HEADER_LEN));
-            let file = File::open(&segment.path).map_err(io_error(&segment.path))?;
-            let mut reader = BufReader::new(file);
-            reader.seek(SeekFrom::Start(offset)).map_err(io_error(&segment.path))?;
-            let mut at = start_seq;
-            let mut position = offset;
-            while at < segment.end_seq && found < max {
-                let record = read_record(&mut reader, scratch).map_err(io_error(&segment.path))?;
-                let Some(record) = record.ok() else {
-                    let path = segment.path.clone();
-                    let reason = "a record changed after it was checked";
-                    return Err(LogError::Corrupt { path, offset: position, reason });
-                };
-                position += record.len;
-                if at >= seq && filter.matches(&record.event.subject) {
-                    out.push(record.event);
-                    found += 1;
-                }
-                at += 1;
-            }
-            seq = at;
-        }
-        Ok(seq)
+        read_segments(&self.segments, self.next_seq, &mut self.scratch, from_seq, filter, max, out)
     }
 
     /// Deletes closed segments whose newest event is older than the
@@ -428,6 +380,103 @@ impl EventLog {
     }
 }
 
+fn read_segments(
+    segments: &[Segment],
+    next_seq: u64,
+    scratch: &mut Vec<u8>,
+    from_seq: u64,
+    filter: &SubjectFilter,
+    max: usize,
+    out: &mut Vec<StoredEvent>,
+) -> Result<u64, LogError> {
+    let first_seq = segments.first().map_or(next_seq, |segment| segment.first_seq);
+    let mut seq = from_seq.max(first_seq);
+    let mut found = 0;
+    while found < max && seq < next_seq {
+        let Some(index) = segments.iter().rposition(|s| s.first_seq <= seq) else {
+            break;
+        };
+        let segment = &segments[index];
+        if seq >= segment.end_seq {
+            // Appended past this segment only when it is the last one.
+            break;
+        }
+        let (start_seq, offset) = segment
+            .index
+            .iter()
+            .rev()
+            .find(|(indexed, _)| *indexed <= seq)
+            .copied()
+            .unwrap_or((segment.first_seq, SEGMENT_HEADER_LEN));
+        let file = File::open(&segment.path).map_err(io_error(&segment.path))?;
+        let mut reader = BufReader::new(file);
+        reader.seek(SeekFrom::Start(offset)).map_err(io_error(&segment.path))?;
+        let mut at = start_seq;
+        let mut position = offset;
+        while at < segment.end_seq && found < max {
+            let record = read_record(&mut reader, scratch).map_err(io_error(&segment.path))?;
+            let Some(record) = record.ok() else {
+                let path = segment.path.clone();
+                let reason = "a record changed after it was checked";
+                return Err(LogError::Corrupt { path, offset: position, reason });
+            };
+            position += record.len;
+            if at >= seq && filter.matches(&record.event.subject) {
+                out.push(record.event);
+                found += 1;
+            }
+            at += 1;
+        }
+        seq = at;
+    }
+    Ok(seq)
+}
+
+/// A reader of a log another process may be writing (`ludus replay` next
+/// to a running server): no lock, no repair; it sees the records complete
+/// when it opened and stops at a torn tail.
+pub struct LogReader {
+    segments: Vec<Segment>,
+    next_seq: u64,
+    scratch: Vec<u8>,
+}
+
+impl LogReader {
+    pub fn open(dir: &Path) -> Result<LogReader, LogError> {
+        let mut firsts = segment_firsts(dir)?;
+        firsts.sort_unstable();
+        let mut segments: Vec<Segment> = Vec::new();
+        let count = firsts.len();
+        for (index, first_seq) in firsts.into_iter().enumerate() {
+            let path = segment_path(dir, first_seq);
+            let last = index + 1 == count;
+            if last && fs::metadata(&path).map_err(io_error(&path))?.len() < SEGMENT_HEADER_LEN {
+                continue;
+            }
+            if segments.last().is_some_and(|previous| previous.end_seq != first_seq) {
+                let reason = "the segment does not continue the previous one's sequence";
+                return Err(LogError::Corrupt { path, offset: 0, reason });
+            }
+            let mut ignored = VecDeque::new();
+            let (segment, _) = scan(&path, first_seq, last, Repair::No, &mut ignored)?;
+            segments.push(segment);
+        }
+        let next_seq = segments.last().map_or(1, |segment| segment.end_seq);
+        Ok(LogReader { segments, next_seq, scratch: Vec::new() })
+    }
+
+    /// As [`EventLog::read`].
+    pub fn read(
+        &mut self,
+        from_seq: u64,
+        filter: &SubjectFilter,
+        max: usize,
+        out: &mut Vec<StoredEvent>,
+    ) -> Result<u64, LogError> {
+        read_segments(&self.segments, self.next_seq, &mut self.scratch, from_seq, filter, max, out)
+    }
+}
+
 /// Takes `<dir>/LOCK` exclusively (released when the file closes, also
 /// when the process dies).
 fn lock_dir(dir: &Path) -> Result<File, LogError> {
@@ -469,16 +518,41 @@ fn create_segment(dir: &Path, first_seq: u64) -> Result<Segment, LogError> {
     })
 }
 
+/// The first sequences the directory's segment files are named by.
+fn segment_firsts(dir: &Path) -> Result<Vec<u64>, LogError> {
+    let mut firsts = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+        let name = entry.map_err(io_error(dir))?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(first) = name.strip_suffix(".seg").and_then(|stem| stem.parse::<u64>().ok()) {
+            firsts.push(first);
+        }
+    }
+    Ok(firsts)
+}
+
+/// Whether a scan may cut a torn tail (the writer) or only stop at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repair {
+    Yes,
+    No,
+}
+
 /// Checks a segment record by record. In the last segment a bad record
-/// and everything after it is cut (returned: bytes cut); elsewhere it is
-/// an error.
-fn scan_segment(
+/// and everything after it is cut (returned: bytes cut), or with
+/// `Repair::No` only left out; elsewhere it is an error.
+fn scan(
     path: &Path,
     first_seq: u64,
     last: bool,
+    repair: Repair,
     recent_ids: &mut VecDeque<(i64, String, u64)>,
 ) -> Result<(Segment, u64), LogError> {
-    let file = OpenOptions::new().read(true).write(true).open(path).map_err(io_error(path))?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(repair == Repair::Yes)
+        .open(path)
+        .map_err(io_error(path))?;
     let length = file.metadata().map_err(io_error(path))?.len();
     let corrupt = |offset: u64, reason: &'static str| LogError::Corrupt {
         path: path.to_owned(),
@@ -529,6 +603,9 @@ fn scan_segment(
         };
         if !last {
             return Err(corrupt(offset, bad));
+        }
+        if repair == Repair::No {
+            return Ok((segment, 0));
         }
         drop(reader);
         file.set_len(offset).and_then(|()| file.sync_all()).map_err(io_error(path))?;

@@ -9,10 +9,12 @@
 //! - [`crc32c`]: the records' checksum.
 //! - [`tap`]: the shards' lock-free hand-off of events; [`writer`]: the
 //!   thread that drains it into the log; [`json`]: the stored event shape.
+//! - [`replay`]: the determinism audit of `ludus replay ROOM`.
 
 pub mod crc32c;
 pub mod json;
 pub mod log;
+pub mod replay;
 pub mod subject;
 pub mod tap;
 pub mod writer;

@@ -205,6 +205,22 @@ fn a_message_id_is_appended_once_within_the_window() {
 }
 
 #[test]
+fn a_reader_sees_a_live_log_without_locking_or_repairing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = EventLog::open(dir.path(), options()).unwrap();
+    fill(&mut log, 10);
+    let path = only_segment(dir.path());
+    // A half-written record at the end, as a writer mid-append leaves it.
+    fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(&[1, 2, 3]).unwrap();
+    let length = fs::metadata(&path).unwrap().len();
+    let mut reader = LogReader::open(dir.path()).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(reader.read(1, &all(), usize::MAX, &mut out).unwrap(), 11);
+    assert_eq!(out.len(), 10);
+    assert_eq!(fs::metadata(&path).unwrap().len(), length, "the reader changed nothing");
+}
+
+#[test]
 fn one_writer_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = EventLog::open(dir.path(), options()).unwrap();
