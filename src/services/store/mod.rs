@@ -175,6 +175,26 @@ pub struct Rating {
 
 impl Rating {
     pub const INITIAL: Rating = Rating { rating: 1500.0, deviation: 350.0, volatility: 0.06 };
+
+    /// A stored rating's columns (all NULL for a player not rated yet).
+    pub fn from_columns(
+        rating: Option<f64>,
+        deviation: Option<f64>,
+        volatility: Option<f64>,
+    ) -> Rating {
+        match (rating, deviation, volatility) {
+            (Some(rating), Some(deviation), Some(volatility)) => {
+                Rating { rating, deviation, volatility }
+            }
+            _ => Rating::INITIAL,
+        }
+    }
+}
+
+/// Lower-cases ASCII only, like the `username_key` column promises; SQL
+/// `lower()` would fold more, and differently between SQLite and Postgres.
+pub fn username_key(username: &str) -> String {
+    username.to_ascii_lowercase()
 }
 
 /// How one seat ended a match, for stats.
@@ -186,6 +206,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// (wins, losses, draws) the outcome adds to a player's stats.
+    pub fn counts(self) -> (i64, i64, i64) {
+        match self {
+            Outcome::Win => (1, 0, 0),
+            Outcome::Loss => (0, 1, 0),
+            Outcome::Draw => (0, 0, 1),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Win => "win",

@@ -36,9 +36,9 @@ use ::postgres::{Client, NoTls, Row, Statement};
 
 use super::migrate::{self, MigrationError, MIGRATIONS, VERSIONS_TABLE_SQL};
 use super::{
-    Conflict, GameStats, LeaderboardEntry, MatchPlayer, MatchRecord, NewUser, Outcome, Profile,
-    ProfileFields, Rating, RefreshToken, Role, Rotation, SchemaStatus, Store, StoreError, User,
-    LEADERBOARD_PAGE_MAX,
+    username_key, Conflict, GameStats, LeaderboardEntry, MatchPlayer, MatchRecord, NewUser,
+    Profile, ProfileFields, Rating, RefreshToken, Role, Rotation, SchemaStatus, Store, StoreError,
+    User, LEADERBOARD_PAGE_MAX,
 };
 
 /// Longest wait for the TCP connect to the server.
@@ -522,12 +522,7 @@ fn profile_from_row(row: &Row) -> Result<Profile, Failure> {
 }
 
 fn stats_from_row(row: &Row) -> Result<GameStats, Failure> {
-    let rating = match (row.try_get(5)?, row.try_get(6)?, row.try_get(7)?) {
-        (Some(rating), Some(deviation), Some(volatility)) => {
-            Rating { rating, deviation, volatility }
-        }
-        _ => Rating::INITIAL,
-    };
+    let rating = Rating::from_columns(row.try_get(5)?, row.try_get(6)?, row.try_get(7)?);
     Ok(GameStats {
         game: row.try_get(0)?,
         matches: row.try_get(1)?,
@@ -536,21 +531,6 @@ fn stats_from_row(row: &Row) -> Result<GameStats, Failure> {
         draws: row.try_get(4)?,
         rating,
     })
-}
-
-/// Lower-cases ASCII only, like the `username_key` column promises; SQL
-/// `lower()` would fold more, depending on the database's locale.
-fn username_key(username: &str) -> String {
-    username.to_ascii_lowercase()
-}
-
-/// (wins, losses, draws) one outcome adds.
-fn outcome_counts(outcome: Outcome) -> (i64, i64, i64) {
-    match outcome {
-        Outcome::Win => (1, 0, 0),
-        Outcome::Loss => (0, 1, 0),
-        Outcome::Draw => (0, 0, 1),
-    }
 }
 
 impl Store for PostgresStore {
@@ -896,7 +876,7 @@ fn record_seat(
     let Some(user_id) = player.user_id else {
         return Ok(());
     };
-    let (wins, losses, draws) = outcome_counts(player.outcome);
+    let (wins, losses, draws) = player.outcome.counts();
     transaction.execute(&statements.stats, &[&user_id, &record.game, &wins, &losses, &draws])?;
     let initial = Rating::INITIAL;
     transaction.execute(

@@ -19,8 +19,8 @@ use rusqlite::{
 
 use super::migrate::{self, MIGRATIONS, VERSIONS_TABLE_SQL};
 use super::{
-    Conflict, GameStats, LeaderboardEntry, MatchRecord, NewUser, Outcome, Profile, ProfileFields,
-    Rating, RefreshToken, Role, Rotation, SchemaStatus, Store, StoreError, User,
+    username_key, Conflict, GameStats, LeaderboardEntry, MatchRecord, NewUser, Profile,
+    ProfileFields, Rating, RefreshToken, Role, Rotation, SchemaStatus, Store, StoreError, User,
     LEADERBOARD_PAGE_MAX,
 };
 
@@ -181,21 +181,6 @@ fn role_from_text(text: &str, column: usize) -> rusqlite::Result<Role> {
             format!("unknown role {text:?}").into(),
         )
     })
-}
-
-/// Lower-cases ASCII only, like the `username_key` column promises; SQL
-/// `lower()` would differ between SQLite and Postgres outside ASCII.
-fn username_key(username: &str) -> String {
-    username.to_ascii_lowercase()
-}
-
-/// (wins, losses, draws) one outcome adds.
-fn outcome_counts(outcome: Outcome) -> (i64, i64, i64) {
-    match outcome {
-        Outcome::Win => (1, 0, 0),
-        Outcome::Loss => (0, 1, 0),
-        Outcome::Draw => (0, 0, 1),
-    }
 }
 
 /// Maps a SQLite error: a broken unique rule to the [`Conflict`] it means
@@ -477,12 +462,7 @@ impl Store for SqliteStore {
             .map_err(store_error)?;
         let rows = statement
             .query_map([user_id], |row| {
-                let rating = match (row.get(5)?, row.get(6)?, row.get(7)?) {
-                    (Some(rating), Some(deviation), Some(volatility)) => {
-                        Rating { rating, deviation, volatility }
-                    }
-                    _ => Rating::INITIAL,
-                };
+                let rating = Rating::from_columns(row.get(5)?, row.get(6)?, row.get(7)?);
                 Ok(GameStats {
                     game: row.get(0)?,
                     matches: row.get(1)?,
@@ -661,7 +641,7 @@ fn record_seat(
     let Some(user_id) = player.user_id else {
         return Ok(());
     };
-    let (wins, losses, draws) = outcome_counts(player.outcome);
+    let (wins, losses, draws) = player.outcome.counts();
     connection
         .prepare_cached(
             "INSERT INTO player_stats (user_id, game, matches, wins, losses, draws) \
