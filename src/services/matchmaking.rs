@@ -87,11 +87,17 @@ enum Entry {
     Matched(MatchSeat),
 }
 
+/// Everything here runs on shard 0 for each queue call, so expiry and
+/// deadlines never walk every entry: waits and matches expire from the
+/// front of queues kept in time order.
 #[derive(Debug, Default)]
 pub struct QuickMatch {
     /// Per game (index: `game_index`), oldest first.
     waiting: [VecDeque<Waiting>; 2],
     entries: HashMap<u64, Entry>,
+    /// (expiry, player, room) of every seat recorded, in expiry order (the
+    /// caller gives each the same lifetime); stale ones are skipped.
+    matched: VecDeque<(u64, u64, u64)>,
 }
 
 fn game_index(game: GameKind) -> usize {
@@ -197,7 +203,12 @@ impl QuickMatch {
 
     /// Records where a matched player sits, for the status call.
     pub fn seated(&mut self, player_id: u64, seat: MatchSeat) {
+        debug_assert!(
+            self.matched.back().is_none_or(|(at, _, _)| *at <= seat.expires_at_ms),
+            "seats are recorded in expiry order"
+        );
         self.entries.insert(player_id, Entry::Matched(seat));
+        self.matched.push_back((seat.expires_at_ms, player_id, seat.room_id));
     }
 
     /// Forgets waits past [`QUEUE_WAIT_MAX_MS`] and matches past their
@@ -212,10 +223,21 @@ impl QuickMatch {
                 queue.pop_front();
             }
         }
-        self.entries.retain(|_, entry| match entry {
-            Entry::Matched(seat) => now_ms < seat.expires_at_ms,
-            Entry::Queued { .. } => true,
-        });
+        while let Some(&(expires_at_ms, player_id, room_id)) = self.matched.front() {
+            if now_ms < expires_at_ms {
+                break;
+            }
+            self.matched.pop_front();
+            // Only the seat this record is about: the player may have queued
+            // or been matched again since.
+            let current = matches!(
+                self.entries.get(&player_id),
+                Some(Entry::Matched(seat)) if seat.room_id == room_id
+            );
+            if current {
+                self.entries.remove(&player_id);
+            }
+        }
     }
 
     /// When [`poll_match`] or [`expire`] next has something to do.
@@ -229,10 +251,7 @@ impl QuickMatch {
             .flatten();
         let waits =
             self.waiting.iter().filter_map(|q| q.front().map(|w| w.since_ms + QUEUE_WAIT_MAX_MS));
-        let matches = self.entries.values().filter_map(|entry| match entry {
-            Entry::Matched(seat) => Some(seat.expires_at_ms),
-            Entry::Queued { .. } => None,
-        });
+        let matches = self.matched.front().map(|(expires_at_ms, _, _)| *expires_at_ms);
         fill.into_iter().chain(waits).chain(matches).min()
     }
 }
@@ -317,6 +336,26 @@ mod tests {
         queue.expire(QUEUE_WAIT_MAX_MS);
         assert_eq!(queue.status(1, QUEUE_WAIT_MAX_MS), QueueStatus::Idle);
         assert_eq!(queue.queued(), 0);
+        assert_eq!(queue.next_deadline_ms(), None);
+    }
+
+    #[test]
+    fn an_old_seat_expiring_leaves_a_newer_match_alone() {
+        let mut queue = QuickMatch::new();
+        let first = MatchSeat { game: GameKind::Tetris, room_id: 1, token: 1, expires_at_ms: 100 };
+        let second = MatchSeat { room_id: 2, expires_at_ms: 200, ..first };
+        queue.seated(7, first);
+        // Queues again and is matched again (as the host does it).
+        queue.enqueue(7, "ann", GameKind::Tetris, 50).unwrap();
+        queue.enqueue(8, "bob", GameKind::Tetris, 60).unwrap();
+        assert!(queue.poll_match(60).is_some());
+        queue.seated(7, second);
+        assert_eq!(queue.next_deadline_ms(), Some(100));
+        queue.expire(100);
+        assert_eq!(queue.status(7, 100), QueueStatus::Matched(second));
+        assert_eq!(queue.next_deadline_ms(), Some(200));
+        queue.expire(200);
+        assert_eq!(queue.status(7, 200), QueueStatus::Idle);
         assert_eq!(queue.next_deadline_ms(), None);
     }
 
