@@ -162,17 +162,7 @@ impl<G: WireGame> HostedRoom<G> {
 
     /// The room as the REST API shows it.
     pub fn view(&self) -> RoomView {
-        let listing = self.listing();
-        RoomView {
-            room_id: listing.room_id,
-            code: listing.code,
-            name: listing.name,
-            game: listing.game,
-            phase: listing.phase,
-            members: listing.members,
-            capacity: listing.capacity,
-            spectators: listing.spectators,
-        }
+        self.listing().view()
     }
 
     fn listing(&self) -> Listing {

@@ -1001,11 +1001,11 @@ impl<'a> Directory<'a> {
 
 impl Lobby for GameHost {
     fn rooms(&self, game: Option<GameKind>, limit: usize) -> Vec<RoomView> {
-        Directory(&self.directory).public(game, limit).into_iter().map(room_view).collect()
+        Directory(&self.directory).public(game, limit).into_iter().map(Listing::view).collect()
     }
 
     fn room(&self, room_id: u64) -> Option<RoomView> {
-        self.directory.get(&room_id).filter(|listing| !listing.private).map(room_view)
+        self.directory.get(&room_id).filter(|listing| !listing.private).map(Listing::view)
     }
 
     fn call(
@@ -1047,19 +1047,6 @@ impl Lobby for GameHost {
                 None
             }
         }
-    }
-}
-
-fn room_view(listing: &Listing) -> RoomView {
-    RoomView {
-        room_id: listing.room_id,
-        code: listing.code.clone(),
-        name: listing.name.clone(),
-        game: listing.game,
-        phase: listing.phase,
-        members: listing.members,
-        capacity: listing.capacity,
-        spectators: listing.spectators,
     }
 }
 

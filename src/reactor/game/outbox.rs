@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::proto::wire::{encode_frame, WireMessage, MAX_INPUT_REDUNDANCY};
 use crate::reactor::host::SessionRef;
-use crate::services::api::{Account, LobbyAnswer, LobbyCall};
+use crate::services::api::{Account, LobbyAnswer, LobbyCall, RoomView};
 use crate::sim::MAX_PLAYERS;
 
 /// Outputs a host queues between two drains by its shard; beyond this the
@@ -95,6 +95,22 @@ pub struct Listing {
     pub capacity: u8,
     pub spectators: u16,
     pub private: bool,
+}
+
+impl Listing {
+    /// The room as the REST API shows it.
+    pub fn view(&self) -> RoomView {
+        RoomView {
+            room_id: self.room_id,
+            code: self.code.clone(),
+            name: self.name.clone(),
+            game: self.game,
+            phase: self.phase,
+            members: self.members,
+            capacity: self.capacity,
+            spectators: self.spectators,
+        }
+    }
 }
 
 /// What one shard's host tells another's.
