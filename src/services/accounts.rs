@@ -35,6 +35,8 @@ pub enum AccountError {
     NotAGuest,
     #[error("no such account")]
     NotFound,
+    #[error("no such match")]
+    MatchNotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("password hashing failed: {0}")]
@@ -52,6 +54,7 @@ impl AccountError {
             AccountError::RefreshTokenReused => (401, "refresh_token_reused"),
             AccountError::NotAGuest => (409, "not_a_guest"),
             AccountError::NotFound => (404, "not_found"),
+            AccountError::MatchNotFound => (404, "match_not_found"),
             AccountError::Store(StoreError::Unavailable(_)) => (503, "unavailable"),
             AccountError::Store(_) | AccountError::Hashing(_) => (500, "internal"),
         }

@@ -17,9 +17,9 @@ use super::migrate::{self, MIGRATIONS};
 use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
 use super::{
-    Conflict, GameStats, MatchPlayer, MatchRecord, MigrationError, NewUser, Outcome, Profile,
-    ProfileFields, Rating, RefreshToken, Role, Rotation, SchemaStatus, Store, StoreError, User,
-    ACCOUNT_ID_MIN, BIO_LEN_MAX,
+    Conflict, GameStats, HistoryQuery, MatchPlayer, MatchRecord, MigrationError, NewUser, Outcome,
+    Profile, ProfileFields, Rating, RefreshToken, Role, Rotation, SchemaStatus, Store, StoreError,
+    User, ACCOUNT_ID_MIN, BIO_LEN_MAX, HISTORY_PAGE_MAX, SOLO_MODE,
 };
 
 /// A store the suite can also reach with raw SQL. Both helpers panic on
@@ -89,6 +89,10 @@ macro_rules! store_conformance_tests {
                 refresh_token_hash_collisions_conflict,
                 record_match_updates_stats_and_ratings,
                 duplicate_match_is_a_conflict_and_changes_nothing,
+                solo_matches_change_no_stats_or_ratings,
+                a_match_reads_back_with_every_seat_in_order,
+                player_matches_page_newest_first_through_the_cursor,
+                player_matches_filter_by_mode_game_and_start_time,
                 leaderboard_orders_and_pages,
                 hostile_text_is_stored_verbatim,
                 deleting_a_user_keeps_match_history,
@@ -613,6 +617,211 @@ pub fn duplicate_match_is_a_conflict_and_changes_nothing(store: &mut dyn Harness
     assert_eq!(store.stats(id(1)).unwrap()[0].wins, 2);
 }
 
+/// A solo match is stored and read back like any other but adds nothing
+/// to stats and creates no rating (so it stays off the leaderboard); the
+/// versus matches around it count as before.
+pub fn solo_matches_change_no_stats_or_ratings(store: &mut dyn Harness) {
+    migrated(store);
+    create(store, &player(1, "solo"));
+    let solo = |match_id: i64| MatchRecord {
+        mode: SOLO_MODE.to_owned(),
+        ..a_match(match_id, match_id, "tetris", vec![seat(0, Some(id(1)), Outcome::Win)])
+    };
+    store.record_match(&solo(100)).unwrap();
+    assert_eq!(store.stats(id(1)).unwrap(), []);
+    assert_eq!(store.select_i64("SELECT count(*) FROM player_stats"), 0);
+    assert_eq!(store.select_i64("SELECT count(*) FROM ratings"), 0);
+    assert_eq!(store.leaderboard("tetris", 10, 0).unwrap(), []);
+    assert_eq!(store.match_by_id(100).unwrap(), Some(solo(100)));
+
+    let versus = a_match(101, 7, "tetris", vec![seat(0, Some(id(1)), Outcome::Loss)]);
+    store.record_match(&versus).unwrap();
+    let rated = Rating { rating: 1444.0, deviation: 120.0, volatility: 0.06 };
+    store.set_rating(id(1), "tetris", rated, T0 + 1).unwrap();
+    store.record_match(&solo(102)).unwrap();
+    assert_eq!(store.stats(id(1)).unwrap(), [stats("tetris", 0, 1, 0, rated)]);
+    let history = store.player_matches(id(1), &HistoryQuery::newest(10)).unwrap();
+    assert_eq!(history.iter().map(|record| record.id).collect::<Vec<_>>(), [102, 101, 100]);
+}
+
+/// `match_by_id` returns the record as written: every seat (guests with no
+/// account) in seat order whatever the order written, the tournament,
+/// the seed and each seat's stats text verbatim; unknown ids are `None`.
+pub fn a_match_reads_back_with_every_seat_in_order(store: &mut dyn Harness) {
+    migrated(store);
+    create(store, &player(1, "ann"));
+    create(store, &player(2, "ben"));
+    let mut guest_seat = seat(2, None, Outcome::Loss);
+    guest_seat.stats_json = r#"{"note":"it's \"quoted\" \\ ünï","lines":4}"#.to_owned();
+    guest_seat.nickname = "'; DROP TABLE matches; --".to_owned();
+    let written = MatchRecord {
+        tournament_id: Some(9),
+        seed: i64::MIN,
+        ..a_match(
+            100,
+            3,
+            "arena",
+            vec![
+                guest_seat.clone(),
+                seat(0, Some(id(1)), Outcome::Win),
+                seat(1, Some(id(2)), Outcome::Loss),
+            ],
+        )
+    };
+    store.record_match(&written).unwrap();
+    let mut expected = written.clone();
+    expected.players.sort_by_key(|player| player.seat);
+    assert_eq!(store.match_by_id(100).unwrap(), Some(expected));
+    assert_eq!(store.match_by_id(101).unwrap(), None);
+    assert_eq!(store.match_by_id(-100).unwrap(), None);
+
+    let empty = a_match(101, 4, "arena", Vec::new());
+    store.record_match(&empty).unwrap();
+    assert_eq!(store.match_by_id(101).unwrap(), Some(empty));
+}
+
+/// Ann's matches, read a page at a time with each page's last id as the
+/// cursor, come out newest first, each exactly once, each with all its
+/// seats, whatever order they were recorded in; other players' matches
+/// stay out, a match where she held two seats is listed once, the page
+/// size is capped, and a cursor past the end gives an empty page.
+pub fn player_matches_page_newest_first_through_the_cursor(store: &mut dyn Harness) {
+    migrated(store);
+    let (ann, ben) = (id(1), id(2));
+    create(store, &player(1, "ann"));
+    create(store, &player(2, "ben"));
+    const MATCHES: i64 = 130;
+    let record = |k: i64| -> MatchRecord {
+        // Time-ordered ids as new_match_id makes them, with fixed low bits.
+        let ended_at_ms = T0 + k * 1_000;
+        let players = match k {
+            _ if k % 5 == 4 => vec![seat(0, Some(ben), Outcome::Win), seat(1, None, Outcome::Loss)],
+            3 => vec![seat(0, Some(ann), Outcome::Win), seat(1, Some(ann), Outcome::Loss)],
+            _ => vec![
+                seat(0, None, Outcome::Loss),
+                seat(1, Some(ben), Outcome::Loss),
+                seat(2, Some(ann), Outcome::Win),
+            ],
+        };
+        MatchRecord {
+            id: (ended_at_ms << 20) | ((k * 7919) % (1 << 20)),
+            started_at_ms: ended_at_ms - 60_000,
+            ended_at_ms,
+            ..a_match(0, k + 1, "tetris", players)
+        }
+    };
+    // Recorded in a scrambled order (37 is prime to 130).
+    for step in 0..MATCHES {
+        store.record_match(&record(step * 37 % MATCHES)).unwrap();
+    }
+    let mut expected: Vec<MatchRecord> = (0..MATCHES)
+        .map(record)
+        .filter(|record| record.players.iter().any(|player| player.user_id == Some(ann)))
+        .collect();
+    expected.reverse();
+    assert!(expected.len() > HISTORY_PAGE_MAX as usize, "{}", expected.len());
+
+    const PAGE: u32 = 7;
+    let mut read: Vec<MatchRecord> = Vec::new();
+    let mut query = HistoryQuery::newest(PAGE);
+    let mut pages = 0;
+    loop {
+        let page = store.player_matches(ann, &query).unwrap();
+        pages += 1;
+        assert!(page.len() <= PAGE as usize);
+        let full = page.len() == PAGE as usize;
+        query.before_id = page.last().map(|record| record.id);
+        read.extend(page);
+        if !full {
+            break;
+        }
+        assert!(pages <= MATCHES, "the cursor never ends");
+    }
+    assert_eq!(read.len(), expected.len());
+    assert_eq!(read, expected, "every match once, newest first, with every seat");
+    assert_eq!(pages, expected.len().div_ceil(PAGE as usize) as i64);
+
+    let capped = store.player_matches(ann, &HistoryQuery::newest(u32::MAX)).unwrap();
+    assert_eq!(capped.len(), HISTORY_PAGE_MAX as usize);
+    assert_eq!(capped[..], expected[..HISTORY_PAGE_MAX as usize]);
+    assert_eq!(store.player_matches(ann, &HistoryQuery::newest(0)).unwrap(), []);
+    let oldest = expected.last().unwrap().id;
+    for before_id in [oldest, 1, 0, i64::MIN] {
+        let past_the_end = HistoryQuery { before_id: Some(before_id), ..HistoryQuery::newest(5) };
+        assert_eq!(store.player_matches(ann, &past_the_end).unwrap(), [], "{before_id}");
+    }
+    let top = HistoryQuery { before_id: Some(i64::MAX), ..HistoryQuery::newest(1) };
+    assert_eq!(store.player_matches(ann, &top).unwrap()[..], expected[..1]);
+    // Ben's history is his own: every match but the one ann played alone.
+    let oldest_of_ben = HistoryQuery { before_id: Some(record(5).id), ..HistoryQuery::newest(9) };
+    let expected_of_ben: Vec<MatchRecord> = [4, 2, 1, 0].into_iter().map(record).collect();
+    assert_eq!(store.player_matches(ben, &oldest_of_ben).unwrap(), expected_of_ben);
+    assert_eq!(store.player_matches(id(3), &HistoryQuery::newest(10)).unwrap(), []);
+}
+
+/// Mode and game filters are exact; the start-time window is half-open,
+/// `[from_ms, to_ms)`; filters combine with each other and the cursor.
+pub fn player_matches_filter_by_mode_game_and_start_time(store: &mut dyn Harness) {
+    migrated(store);
+    create(store, &player(1, "ann"));
+    create(store, &player(2, "ben"));
+    // (id, game, mode): ids in start order, all ann's but 106.
+    let played = [
+        (100, "tetris", "versus"),
+        (101, "arena", "versus"),
+        (102, "tetris", SOLO_MODE),
+        (103, "tetris", "versus"),
+        (104, "arena", SOLO_MODE),
+        (105, "tetris", "versus"),
+    ];
+    for (match_id, game, mode) in played {
+        let players = vec![seat(0, Some(id(1)), Outcome::Win), seat(1, None, Outcome::Loss)];
+        let record = MatchRecord { mode: mode.to_owned(), ..a_match(match_id, 1, game, players) };
+        store.record_match(&record).unwrap();
+    }
+    let bens = a_match(106, 2, "tetris", vec![seat(0, Some(id(2)), Outcome::Win)]);
+    store.record_match(&bens).unwrap();
+    let start = |match_id: i64| T0 + match_id;
+    let ids = |store: &mut dyn Harness, query: HistoryQuery| -> Vec<i64> {
+        let page = store.player_matches(id(1), &query).unwrap();
+        page.iter().map(|record| record.id).collect()
+    };
+    let all = HistoryQuery::newest(HISTORY_PAGE_MAX);
+    let text = |value: &str| Some(value.to_owned());
+    const NONE: [i64; 0] = [];
+
+    assert_eq!(ids(store, all.clone()), [105, 104, 103, 102, 101, 100]);
+    assert_eq!(
+        ids(store, HistoryQuery { mode: text("versus"), ..all.clone() }),
+        [105, 103, 101, 100]
+    );
+    assert_eq!(ids(store, HistoryQuery { game: text("arena"), ..all.clone() }), [104, 101]);
+    let solo_tetris = HistoryQuery { mode: text(SOLO_MODE), game: text("tetris"), ..all.clone() };
+    assert_eq!(ids(store, solo_tetris), [102]);
+    assert_eq!(ids(store, HistoryQuery { game: text("chess"), ..all.clone() }), NONE);
+    assert_eq!(ids(store, HistoryQuery { mode: text("Versus"), ..all.clone() }), NONE, "exact");
+
+    let window = HistoryQuery { from_ms: Some(start(101)), to_ms: Some(start(104)), ..all.clone() };
+    assert_eq!(ids(store, window), [103, 102, 101], "from included, to excluded");
+    assert_eq!(ids(store, HistoryQuery { from_ms: Some(start(104)), ..all.clone() }), [105, 104]);
+    assert_eq!(ids(store, HistoryQuery { to_ms: Some(start(101)), ..all.clone() }), [100]);
+    let empty = HistoryQuery { from_ms: Some(start(103)), to_ms: Some(start(103)), ..all.clone() };
+    assert_eq!(ids(store, empty), NONE);
+    let inverted =
+        HistoryQuery { from_ms: Some(start(105)), to_ms: Some(start(100)), ..all.clone() };
+    assert_eq!(ids(store, inverted), NONE);
+
+    // One tetris versus match a page: the cursor walks the filtered list.
+    let mut query = HistoryQuery { mode: text("versus"), game: text("tetris"), ..all };
+    query.limit = 1;
+    let mut walked = Vec::new();
+    while let [record] = &store.player_matches(id(1), &query).unwrap()[..] {
+        walked.push(record.id);
+        query.before_id = Some(record.id);
+    }
+    assert_eq!(walked, [105, 103, 100]);
+}
+
 /// The leaderboard orders by rating, then lower deviation, then id; pages
 /// continue the ranks; the limit is capped; other games stay out.
 pub fn leaderboard_orders_and_pages(store: &mut dyn Harness) {
@@ -726,6 +935,11 @@ pub fn deleting_a_user_keeps_match_history(store: &mut dyn Harness) {
     assert_eq!(store.select_i64("SELECT count(*) FROM match_players"), 2);
     assert_eq!(store.select_i64("SELECT seat FROM match_players WHERE user_id IS NULL"), 0);
     assert_eq!(store.stats(id(2)).unwrap().len(), 1);
+    let kept = store.match_by_id(100).unwrap().unwrap();
+    let seats: Vec<Option<i64>> = kept.players.iter().map(|player| player.user_id).collect();
+    assert_eq!(seats, [None, Some(id(2))]);
+    assert_eq!(store.player_matches(id(1), &HistoryQuery::newest(10)).unwrap(), []);
+    assert_eq!(store.player_matches(id(2), &HistoryQuery::newest(10)).unwrap(), [kept]);
 }
 
 /// A migration whose recorded checksum differs from the binary's stops

@@ -12,7 +12,8 @@
 //!
 //! The SQL is one dialect both databases accept (BIGINT, TEXT, DOUBLE
 //! PRECISION, no generated ids, no booleans): ids are made by the
-//! application ([`new_user_id`]), times are Unix milliseconds.
+//! application ([`new_user_id`], [`new_match_id`]), times are Unix
+//! milliseconds.
 
 pub mod conformance;
 pub mod migrate;
@@ -34,6 +35,18 @@ pub const NICKNAME_LEN_MAX: usize = 32;
 pub const BIO_LEN_MAX: usize = 280;
 /// Rows one leaderboard page may ask for.
 pub const LEADERBOARD_PAGE_MAX: u32 = 100;
+/// Matches one page of a player's history may ask for.
+pub const HISTORY_PAGE_MAX: u32 = 100;
+
+/// The mode of a match one player played alone (a sprint, a marathon):
+/// stored in the history, never counted in stats or ratings.
+pub const SOLO_MODE: &str = "solo";
+
+/// Random low bits of a match id, under its end time.
+pub const MATCH_ID_RANDOM_BITS: u32 = 20;
+/// The latest end time a match id can carry: 2^43 - 1 ms after 1970 (the
+/// year 2248), so that the id stays a positive i64.
+pub const MATCH_ENDED_AT_MS_MAX: i64 = (1 << (63 - MATCH_ID_RANDOM_BITS)) - 1;
 
 /// A fresh account id from the operating system's CSPRNG, in
 /// `[ACCOUNT_ID_MIN, i64::MAX]`. Collisions (2^-62 per pair) surface as
@@ -46,6 +59,39 @@ pub fn new_user_id() -> i64 {
     let id = (u64::from_le_bytes(bytes) >> 2) as i64 | ACCOUNT_ID_MIN;
     debug_assert!(id >= ACCOUNT_ID_MIN);
     id
+}
+
+/// A fresh, time-ordered match id: `ended_at_ms << 20 | 20 random bits`
+/// (the operating system's CSPRNG). Ordering matches by id orders them by
+/// end time, to the millisecond (matches that end in the same millisecond
+/// come in a random order), which is what lets a history page be one
+/// index range scan on `(user_id, match_id)` with the id as its cursor.
+///
+/// Today's ids are about 2^60.6, above every room id the shards make
+/// (below 2^58), so a match may use its own id as its room id (solo
+/// results do). Two matches ending in the same millisecond collide with
+/// probability 2^-20: the write fails with [`Conflict::Match`] and the
+/// caller retries with a new id.
+///
+/// Panics unless `1 <= ended_at_ms <= MATCH_ENDED_AT_MS_MAX` (the id must
+/// be positive).
+pub fn new_match_id(ended_at_ms: i64) -> i64 {
+    use ring::rand::{SecureRandom, SystemRandom};
+    assert!(
+        (1..=MATCH_ENDED_AT_MS_MAX).contains(&ended_at_ms),
+        "a match id carries an end time from 1 to {MATCH_ENDED_AT_MS_MAX} ms, not {ended_at_ms}"
+    );
+    let mut bytes = [0u8; 4];
+    SystemRandom::new().fill(&mut bytes).expect("the OS random source works");
+    let random = i64::from(u32::from_le_bytes(bytes) & ((1 << MATCH_ID_RANDOM_BITS) - 1));
+    let id = (ended_at_ms << MATCH_ID_RANDOM_BITS) | random;
+    debug_assert!(id > 0 && match_id_ended_at_ms(id) == ended_at_ms);
+    id
+}
+
+/// The end time a [`new_match_id`] id carries.
+pub fn match_id_ended_at_ms(id: i64) -> i64 {
+    id >> MATCH_ID_RANDOM_BITS
 }
 
 /// What an account may do.
@@ -222,6 +268,15 @@ impl Outcome {
             Outcome::Draw => "draw",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Outcome> {
+        match text {
+            "win" => Some(Outcome::Win),
+            "loss" => Some(Outcome::Loss),
+            "draw" => Some(Outcome::Draw),
+            _ => None,
+        }
+    }
 }
 
 /// A finished match as the history design stores it.
@@ -237,6 +292,56 @@ pub struct MatchRecord {
     pub started_at_ms: i64,
     pub ended_at_ms: i64,
     pub players: Vec<MatchPlayer>,
+}
+
+impl MatchRecord {
+    /// Whether recording it adds to its players' stats and ratings: every
+    /// mode but [`SOLO_MODE`] (a score alone against the clock says nothing
+    /// about playing against others).
+    pub fn counts_in_stats(&self) -> bool {
+        self.mode != SOLO_MODE
+    }
+}
+
+/// Which of a player's matches [`Store::player_matches`] reads: a page of
+/// at most `limit` (capped at [`HISTORY_PAGE_MAX`]), newest first, of the
+/// matches passing every filter that is set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HistoryQuery {
+    /// Only matches of this mode ("versus", "solo", ...).
+    pub mode: Option<String>,
+    /// Only matches of this game.
+    pub game: Option<String>,
+    /// Only matches started at or after this time.
+    pub from_ms: Option<i64>,
+    /// Only matches started before this time (`[from_ms, to_ms)`).
+    pub to_ms: Option<i64>,
+    /// The cursor: only matches with a smaller id (the last id of the
+    /// previous page); `None` starts from the newest.
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+impl HistoryQuery {
+    /// The newest `limit` matches, unfiltered.
+    pub fn newest(limit: u32) -> HistoryQuery {
+        HistoryQuery { limit, ..HistoryQuery::default() }
+    }
+
+    /// The largest match id the page may hold (the adapters' inclusive
+    /// bound on the index range), or `None` when no id can be below the
+    /// cursor.
+    pub fn id_max(&self) -> Option<i64> {
+        match self.before_id {
+            None => Some(i64::MAX),
+            Some(before_id) => before_id.checked_sub(1),
+        }
+    }
+
+    /// Rows the page may hold: `limit`, at most [`HISTORY_PAGE_MAX`].
+    pub fn rows_max(&self) -> u32 {
+        self.limit.min(HISTORY_PAGE_MAX)
+    }
 }
 
 /// One seat of a [`MatchRecord`]. Guests who hold no account have no row
@@ -351,10 +456,27 @@ pub trait Store: Send {
     ) -> Result<Option<i64>, StoreError>;
     fn refresh_token(&mut self, token_hash: &str) -> Result<Option<RefreshToken>, StoreError>;
 
-    /// Stores a finished match with its seats and adds each seat's outcome
-    /// to that account's stats, in one transaction. `Conflict(Match)` when
-    /// a match with this id or this (room_id, started_at_ms) exists.
+    /// Stores a finished match with its seats and, unless it is a solo
+    /// match ([`MatchRecord::counts_in_stats`]), adds each account seat's
+    /// outcome to that account's stats and gives it the initial rating in
+    /// the game the first time, in one transaction. A solo match changes
+    /// no stats and no ratings. `Conflict(Match)` when a match with this id
+    /// or this (room_id, started_at_ms) exists.
     fn record_match(&mut self, record: &MatchRecord) -> Result<(), StoreError>;
+    /// The matches `user_id` held a seat in, newest first by match id, each
+    /// with all its seats (every player's, by seat), filtered and paged by
+    /// `query` (see [`HistoryQuery`]). A page is one range scan of the
+    /// `match_players_user_match` index, `(user_id, match_id)`, backwards
+    /// from the cursor, plus one query for the seats of the whole page. A
+    /// match is listed once even if the account held two of its seats.
+    /// Unknown accounts have no matches.
+    fn player_matches(
+        &mut self,
+        user_id: i64,
+        query: &HistoryQuery,
+    ) -> Result<Vec<MatchRecord>, StoreError>;
+    /// One match with all its seats, by seat.
+    fn match_by_id(&mut self, id: i64) -> Result<Option<MatchRecord>, StoreError>;
     /// The player's stats in every game played, by game name.
     fn stats(&mut self, user_id: i64) -> Result<Vec<GameStats>, StoreError>;
     fn set_rating(
@@ -372,4 +494,54 @@ pub trait Store: Send {
         limit: u32,
         offset: u64,
     ) -> Result<Vec<LeaderboardEntry>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Match ids are positive, carry their end time in the high bits, sort
+    /// by it, and differ within one millisecond.
+    #[test]
+    fn match_ids_order_by_end_time() {
+        let now_ms = 1_700_000_000_000;
+        let ids: Vec<i64> = (0..64).map(|step| new_match_id(now_ms + step / 8)).collect();
+        for pair in ids.windows(2) {
+            assert!(pair[0] > 0);
+            let (earlier, later) = (match_id_ended_at_ms(pair[0]), match_id_ended_at_ms(pair[1]));
+            assert!(earlier <= later, "{pair:?}");
+            if earlier < later {
+                assert!(pair[0] < pair[1], "a later end is a larger id: {pair:?}");
+            }
+        }
+        let same_ms: std::collections::HashSet<i64> =
+            (0..16).map(|_| new_match_id(now_ms)).collect();
+        assert!(same_ms.len() > 1, "20 random bits: {same_ms:?}");
+        assert!(new_match_id(1) >= 1 << MATCH_ID_RANDOM_BITS);
+        let last = new_match_id(MATCH_ENDED_AT_MS_MAX);
+        assert!(last > 0 && match_id_ended_at_ms(last) == MATCH_ENDED_AT_MS_MAX);
+    }
+
+    #[test]
+    #[should_panic(expected = "a match id carries an end time")]
+    fn a_match_id_refuses_an_end_time_it_cannot_carry() {
+        new_match_id(MATCH_ENDED_AT_MS_MAX + 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "a match id carries an end time")]
+    fn a_match_id_refuses_a_time_before_1970() {
+        new_match_id(0);
+    }
+
+    /// The cursor bound: everything without one, nothing below i64::MIN.
+    #[test]
+    fn history_queries_bound_the_id_and_the_rows() {
+        assert_eq!(HistoryQuery::newest(5).id_max(), Some(i64::MAX));
+        let after = |before_id| HistoryQuery { before_id: Some(before_id), ..Default::default() };
+        assert_eq!(after(100).id_max(), Some(99));
+        assert_eq!(after(i64::MIN).id_max(), None);
+        assert_eq!(HistoryQuery::newest(u32::MAX).rows_max(), HISTORY_PAGE_MAX);
+        assert_eq!(HistoryQuery::newest(7).rows_max(), 7);
+    }
 }

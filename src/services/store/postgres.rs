@@ -36,9 +36,9 @@ use ::postgres::{Client, NoTls, Row, Statement};
 
 use super::migrate::{self, MigrationError, MIGRATIONS, VERSIONS_TABLE_SQL};
 use super::{
-    username_key, Conflict, GameStats, LeaderboardEntry, MatchPlayer, MatchRecord, NewUser,
-    Profile, ProfileFields, Rating, RefreshToken, Role, Rotation, SchemaStatus, Store, StoreError,
-    User, LEADERBOARD_PAGE_MAX,
+    username_key, Conflict, GameStats, HistoryQuery, LeaderboardEntry, MatchPlayer, MatchRecord,
+    NewUser, Outcome, Profile, ProfileFields, Rating, RefreshToken, Role, Rotation, SchemaStatus,
+    Store, StoreError, User, LEADERBOARD_PAGE_MAX,
 };
 
 /// Longest wait for the TCP connect to the server.
@@ -463,6 +463,27 @@ const ADD_STATS: &str = "INSERT INTO player_stats (user_id, game, matches, wins,
     VALUES ($1, $2, 1, $3, $4, $5) ON CONFLICT (user_id, game) DO UPDATE SET \
     matches = player_stats.matches + 1, wins = player_stats.wins + excluded.wins, \
     losses = player_stats.losses + excluded.losses, draws = player_stats.draws + excluded.draws";
+/// One page of a player's match ids, newest first: a backwards range scan
+/// of `match_players_user_match` (`user_id = $1 AND match_id <= $2`), each
+/// row joined to its match by primary key for the filters, stopping at
+/// `$7` distinct matches. (GROUP BY keeps a match whose seats the account
+/// held twice from showing twice; the index order satisfies it.) Public
+/// for the query-plan test.
+pub const PLAYER_MATCH_IDS_SQL: &str = "SELECT p.match_id FROM match_players p \
+    JOIN matches m ON m.id = p.match_id \
+    WHERE p.user_id = $1 AND p.match_id <= $2 \
+    AND ($3::TEXT IS NULL OR m.mode = $3) AND ($4::TEXT IS NULL OR m.game = $4) \
+    AND ($5::BIGINT IS NULL OR m.started_at_ms >= $5) \
+    AND ($6::BIGINT IS NULL OR m.started_at_ms < $6) \
+    GROUP BY p.match_id ORDER BY p.match_id DESC LIMIT $7";
+/// The matches whose ids are in the array `$1`, each row one seat (or a
+/// match without seats: NULL seat columns), newest match first, seats in
+/// order.
+const MATCHES_WITH_SEATS: &str = "SELECT m.id, m.room_id, m.game, m.mode, m.tournament_id, \
+    m.seed, m.started_at_ms, m.ended_at_ms, p.seat, p.user_id, p.nickname, p.placement, \
+    p.outcome, p.score, p.stats_json \
+    FROM matches m LEFT JOIN match_players p ON p.match_id = m.id \
+    WHERE m.id = ANY($1) ORDER BY m.id DESC, p.seat";
 const INITIAL_RATING: &str = "INSERT INTO ratings (user_id, game, rating, deviation, \
     volatility, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
     ON CONFLICT (user_id, game) DO NOTHING";
@@ -531,6 +552,43 @@ fn stats_from_row(row: &Row) -> Result<GameStats, Failure> {
         draws: row.try_get(4)?,
         rating,
     })
+}
+
+/// Matches and their seats from [`MATCHES_WITH_SEATS`] rows (one per seat,
+/// a match's rows together).
+fn matches_from_rows(rows: &[Row]) -> Result<Vec<MatchRecord>, Failure> {
+    let mut matches: Vec<MatchRecord> = Vec::new();
+    for row in rows {
+        let id: i64 = row.try_get(0)?;
+        if matches.last().is_none_or(|last| last.id != id) {
+            matches.push(MatchRecord {
+                id,
+                room_id: row.try_get(1)?,
+                game: row.try_get(2)?,
+                mode: row.try_get(3)?,
+                tournament_id: row.try_get(4)?,
+                seed: row.try_get(5)?,
+                started_at_ms: row.try_get(6)?,
+                ended_at_ms: row.try_get(7)?,
+                players: Vec::new(),
+            });
+        }
+        let Some(seat) = row.try_get::<_, Option<i32>>(8)? else { continue };
+        let outcome: &str = row.try_get(12)?;
+        let outcome = Outcome::parse(outcome).ok_or_else(|| {
+            Failure::Store(StoreError::Internal(format!("unknown outcome {outcome:?}")))
+        })?;
+        matches.last_mut().expect("pushed above").players.push(MatchPlayer {
+            seat,
+            user_id: row.try_get(9)?,
+            nickname: row.try_get(10)?,
+            placement: row.try_get(11)?,
+            outcome,
+            score: row.try_get(13)?,
+            stats_json: row.try_get(14)?,
+        });
+    }
+    Ok(matches)
 }
 
 impl Store for PostgresStore {
@@ -789,6 +847,53 @@ impl Store for PostgresStore {
         })
     }
 
+    fn player_matches(
+        &mut self,
+        user_id: i64,
+        query: &HistoryQuery,
+    ) -> Result<Vec<MatchRecord>, StoreError> {
+        let (Some(id_max), rows_max) = (query.id_max(), query.rows_max()) else {
+            return Ok(Vec::new());
+        };
+        if rows_max == 0 {
+            return Ok(Vec::new());
+        }
+        let rows_max = i64::from(rows_max);
+        self.run(|session| {
+            let page = session.statement(PLAYER_MATCH_IDS_SQL)?;
+            let load = session.statement(MATCHES_WITH_SEATS)?;
+            let ids: Vec<i64> = session
+                .client
+                .query(
+                    &page,
+                    &[
+                        &user_id,
+                        &id_max,
+                        &query.mode,
+                        &query.game,
+                        &query.from_ms,
+                        &query.to_ms,
+                        &rows_max,
+                    ],
+                )?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            matches_from_rows(&session.client.query(&load, &[&ids])?)
+        })
+    }
+
+    fn match_by_id(&mut self, id: i64) -> Result<Option<MatchRecord>, StoreError> {
+        self.run(|session| {
+            let load = session.statement(MATCHES_WITH_SEATS)?;
+            let rows = session.client.query(&load, &[&vec![id]])?;
+            Ok(matches_from_rows(&rows)?.pop())
+        })
+    }
+
     fn stats(&mut self, user_id: i64) -> Result<Vec<GameStats>, StoreError> {
         self.run(|session| {
             let statement = session.statement(STATS)?;
@@ -852,8 +957,8 @@ struct MatchStatements {
     rating: Statement,
 }
 
-/// One seat: its row, and for an account its stats and (first time in this
-/// game) its initial rating.
+/// One seat: its row, and for an account in a match that counts in stats
+/// its stats and (first time in this game) its initial rating.
 fn record_seat(
     transaction: &mut ::postgres::Transaction<'_>,
     statements: &MatchStatements,
@@ -873,7 +978,7 @@ fn record_seat(
             &player.stats_json,
         ],
     )?;
-    let Some(user_id) = player.user_id else {
+    let Some(user_id) = player.user_id.filter(|_| record.counts_in_stats()) else {
         return Ok(());
     };
     let (wins, losses, draws) = player.outcome.counts();

@@ -19,9 +19,9 @@ use rusqlite::{
 
 use super::migrate::{self, MIGRATIONS, VERSIONS_TABLE_SQL};
 use super::{
-    username_key, Conflict, GameStats, LeaderboardEntry, MatchRecord, NewUser, Profile,
-    ProfileFields, Rating, RefreshToken, Role, Rotation, SchemaStatus, Store, StoreError, User,
-    LEADERBOARD_PAGE_MAX,
+    username_key, Conflict, GameStats, HistoryQuery, LeaderboardEntry, MatchPlayer, MatchRecord,
+    NewUser, Outcome, Profile, ProfileFields, Rating, RefreshToken, Role, Rotation, SchemaStatus,
+    Store, StoreError, User, LEADERBOARD_PAGE_MAX,
 };
 
 /// The database file's name inside the data directory.
@@ -37,6 +37,27 @@ const USER_COLUMNS: &str =
     "id, username, nickname, password_hash, role, created_at_ms, updated_at_ms";
 const TOKEN_COLUMNS: &str =
     "token_hash, user_id, family_id, issued_at_ms, expires_at_ms, used_at_ms, revoked_at_ms";
+
+/// One page of a player's match ids, newest first: a backwards range scan
+/// of `match_players_user_match` (`user_id = ?1 AND match_id <= ?2`), each
+/// row joined to its match by primary key for the filters, stopping at
+/// `?7` distinct matches. (GROUP BY keeps a match whose seats the account
+/// held twice from showing twice; the index order satisfies it, so
+/// nothing is sorted.) Public for the query-plan test.
+pub const PLAYER_MATCH_IDS_SQL: &str = "SELECT p.match_id FROM match_players p \
+    JOIN matches m ON m.id = p.match_id \
+    WHERE p.user_id = ?1 AND p.match_id <= ?2 \
+    AND (?3 IS NULL OR m.mode = ?3) AND (?4 IS NULL OR m.game = ?4) \
+    AND (?5 IS NULL OR m.started_at_ms >= ?5) AND (?6 IS NULL OR m.started_at_ms < ?6) \
+    GROUP BY p.match_id ORDER BY p.match_id DESC LIMIT ?7";
+/// The matches whose ids are in the JSON array `?1`, each row one seat
+/// (or a match without seats: NULL seat columns), newest match first,
+/// seats in order.
+const MATCHES_WITH_SEATS_SQL: &str = "SELECT m.id, m.room_id, m.game, m.mode, \
+    m.tournament_id, m.seed, m.started_at_ms, m.ended_at_ms, p.seat, p.user_id, p.nickname, \
+    p.placement, p.outcome, p.score, p.stats_json \
+    FROM matches m LEFT JOIN match_players p ON p.match_id = m.id \
+    WHERE m.id IN (SELECT value FROM json_each(?1)) ORDER BY m.id DESC, p.seat";
 
 /// A [`Store`] on one SQLite connection.
 pub struct SqliteStore {
@@ -449,6 +470,42 @@ impl Store for SqliteStore {
         transaction.commit().map_err(store_error)
     }
 
+    fn player_matches(
+        &mut self,
+        user_id: i64,
+        query: &HistoryQuery,
+    ) -> Result<Vec<MatchRecord>, StoreError> {
+        let (Some(id_max), rows_max) = (query.id_max(), query.rows_max()) else {
+            return Ok(Vec::new());
+        };
+        if rows_max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut statement =
+            self.connection.prepare_cached(PLAYER_MATCH_IDS_SQL).map_err(store_error)?;
+        let rows = statement
+            .query_map(
+                params![
+                    user_id,
+                    id_max,
+                    query.mode,
+                    query.game,
+                    query.from_ms,
+                    query.to_ms,
+                    rows_max
+                ],
+                |row| row.get::<_, i64>(0),
+            )
+            .map_err(store_error)?;
+        let ids: Vec<i64> = rows.collect::<Result<_, _>>().map_err(store_error)?;
+        drop(statement);
+        matches_with_seats(&self.connection, &ids)
+    }
+
+    fn match_by_id(&mut self, id: i64) -> Result<Option<MatchRecord>, StoreError> {
+        Ok(matches_with_seats(&self.connection, &[id])?.pop())
+    }
+
     fn stats(&mut self, user_id: i64) -> Result<Vec<GameStats>, StoreError> {
         let mut statement = self
             .connection
@@ -613,12 +670,12 @@ fn revoke_family(connection: &Connection, family_id: &str, now_ms: i64) -> Resul
     Ok(())
 }
 
-/// One seat: its row, and for an account its stats and (first time in this
-/// game) its initial rating.
+/// One seat: its row, and for an account in a match that counts in stats
+/// its stats and (first time in this game) its initial rating.
 fn record_seat(
     connection: &Connection,
     record: &MatchRecord,
-    player: &super::MatchPlayer,
+    player: &MatchPlayer,
 ) -> Result<(), StoreError> {
     connection
         .prepare_cached(
@@ -638,7 +695,7 @@ fn record_seat(
             ])
         })
         .map_err(seat_error)?;
-    let Some(user_id) = player.user_id else {
+    let Some(user_id) = player.user_id.filter(|_| record.counts_in_stats()) else {
         return Ok(());
     };
     let (wins, losses, draws) = player.outcome.counts();
@@ -672,6 +729,69 @@ fn record_seat(
         })
         .map_err(store_error)?;
     Ok(())
+}
+
+/// The matches with these ids (those that exist), each with its seats, in
+/// the order [`MATCHES_WITH_SEATS_SQL`] gives: newest first.
+fn matches_with_seats(
+    connection: &Connection,
+    ids: &[i64],
+) -> Result<Vec<MatchRecord>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids_json = serde_json::to_string(ids).expect("integers serialise");
+    let mut statement = connection.prepare_cached(MATCHES_WITH_SEATS_SQL).map_err(store_error)?;
+    let mut rows = statement.query([ids_json]).map_err(store_error)?;
+    let mut matches: Vec<MatchRecord> = Vec::with_capacity(ids.len());
+    while let Some(row) = rows.next().map_err(store_error)? {
+        let id: i64 = row.get(0).map_err(store_error)?;
+        if matches.last().is_none_or(|last| last.id != id) {
+            matches.push(match_from_row(row).map_err(store_error)?);
+        }
+        if let Some(seat) = seat_from_row(row).map_err(store_error)? {
+            matches.last_mut().expect("pushed above").players.push(seat);
+        }
+    }
+    Ok(matches)
+}
+
+fn match_from_row(row: &Row<'_>) -> rusqlite::Result<MatchRecord> {
+    Ok(MatchRecord {
+        id: row.get(0)?,
+        room_id: row.get(1)?,
+        game: row.get(2)?,
+        mode: row.get(3)?,
+        tournament_id: row.get(4)?,
+        seed: row.get(5)?,
+        started_at_ms: row.get(6)?,
+        ended_at_ms: row.get(7)?,
+        players: Vec::new(),
+    })
+}
+
+/// The seat in columns 8 to 14, `None` for a match without seats.
+fn seat_from_row(row: &Row<'_>) -> rusqlite::Result<Option<MatchPlayer>> {
+    let Some(seat) = row.get::<_, Option<i32>>(8)? else {
+        return Ok(None);
+    };
+    let outcome: String = row.get(12)?;
+    let outcome = Outcome::parse(&outcome).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            12,
+            Type::Text,
+            format!("unknown outcome {outcome:?}").into(),
+        )
+    })?;
+    Ok(Some(MatchPlayer {
+        seat,
+        user_id: row.get(9)?,
+        nickname: row.get(10)?,
+        placement: row.get(11)?,
+        outcome,
+        score: row.get(13)?,
+        stats_json: row.get(14)?,
+    }))
 }
 
 /// Two seats with one number in a record is the caller's bug, not a
@@ -775,6 +895,42 @@ mod tests {
                 Ok(false)
             );
         }
+    }
+
+    /// The query plan of `sql` with `params`, one detail line per step.
+    fn plan(store: &SqliteStore, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut statement = store.connection.prepare(&explain).unwrap();
+        let rows = statement.query_map(params, |row| row.get::<_, String>(3)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    /// A history page is a backwards range scan of
+    /// `match_players_user_match` bounded on both columns, each row's match
+    /// found by key: no table is scanned and nothing is sorted, so LIMIT
+    /// stops the scan. The page's seats are found by key too.
+    #[test]
+    fn a_history_page_is_an_index_range_scan() {
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        store.migrate(1).unwrap();
+        let user_id = crate::services::store::ACCOUNT_ID_MIN;
+        let filters = params![user_id, i64::MAX, "versus", "tetris", 0, 10, 20];
+        let page = plan(&store, PLAYER_MATCH_IDS_SQL, filters);
+        assert_eq!(
+            page,
+            [
+                "SEARCH p USING COVERING INDEX match_players_user_match \
+                 (user_id=? AND match_id<?)",
+                "SEARCH m USING INDEX sqlite_autoindex_matches_1 (id=?)",
+            ]
+        );
+        let seats = plan(&store, MATCHES_WITH_SEATS_SQL, ["[3,2,1]"]);
+        let scans: Vec<&String> = seats
+            .iter()
+            .filter(|step| step.starts_with("SCAN") && !step.contains("json_each"))
+            .collect();
+        assert!(scans.is_empty(), "{seats:#?}");
+        assert!(seats.iter().any(|step| step.contains("sqlite_autoindex_match_players_1")));
     }
 
     #[test]
