@@ -127,6 +127,11 @@ pub struct Shards {
     pub cores: Option<CoreList>,
 }
 
+/// Game events are kept this long by default (the history design's 90 days).
+pub const EVENTS_MAX_AGE_DAYS_DEFAULT: u32 = 90;
+/// Ten years: longer is a typo, not a policy.
+pub const EVENTS_MAX_AGE_DAYS_MAX: u32 = 3_650;
+
 /// `[services]`: where state lives. Unset means the embedded adapter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -135,6 +140,9 @@ pub struct Services {
     pub database_url: Option<SecretUrl>,
     /// NATS URL(s), comma-separated. Unset: embedded event log under `data_dir`.
     pub nats_url: Option<SecretUrl>,
+    /// How long game events are kept (JetStream's max age, the embedded
+    /// log's retention), in days.
+    pub events_max_age_days: u32,
     /// Key that signs session tokens. Unset: a random key per process.
     pub jwt_secret: Option<Secret>,
     /// Where game artifacts are announced. Unset: local artifacts only.
@@ -277,11 +285,19 @@ impl Default for Listen {
     }
 }
 
+impl Services {
+    /// How long game events are kept.
+    pub fn events_max_age(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.events_max_age_days) * 24 * 3_600)
+    }
+}
+
 impl Default for Services {
     fn default() -> Self {
         Services {
             database_url: None,
             nats_url: None,
+            events_max_age_days: EVENTS_MAX_AGE_DAYS_DEFAULT,
             jwt_secret: None,
             game_registry_url: None,
             games_env: DEFAULT_GAMES_ENV.to_owned(),
@@ -626,6 +642,11 @@ impl Draft {
     fn finish(self) -> Result<Config, ConfigError> {
         if !self.listen.allow_public_http && !self.listen.http.ip().is_loopback() {
             return Err(ConfigError::PublicHttp { addr: self.listen.http });
+        }
+        let days = self.services.events_max_age_days;
+        if !(1..=EVENTS_MAX_AGE_DAYS_MAX).contains(&days) {
+            let reason = format!("need 1..={EVENTS_MAX_AGE_DAYS_MAX} days");
+            return Err(ConfigError::invalid("services.events_max_age_days", days, reason));
         }
         match (&self.tls.cert_path, &self.tls.key_path) {
             (Some(_), None) => return Err(ConfigError::TlsHalfSet { given: "cert_path" }),

@@ -617,3 +617,242 @@ fn quick_match_over_rest_pairs_two_players() {
         http(server.http, "DELETE", "/api/match/queue", &[("authorization", &auth(&dan))], b"");
     assert_eq!((left.status, left.json()["state"].clone()), (200, json!("idle")));
 }
+
+/// POST /api/solo_results as `token` (none: no Authorization).
+fn post_solo(address: SocketAddr, token: Option<&str>, body: &Value) -> HttpAnswer {
+    http_json(address, "POST", "/api/solo_results", token, body)
+}
+
+fn solo_body(score: u64, duration_ms: u64) -> Value {
+    json!({
+        "game": "tetris", "score": score, "lines": 40, "level": 5, "pieces": 101,
+        "duration_ms": duration_ms, "seed": "1234567890123456789",
+    })
+}
+
+fn get(address: SocketAddr, path: &str) -> HttpAnswer {
+    http(address, "GET", path, &[], b"")
+}
+
+/// Every match of a history, read page by page through `next_cursor`
+/// (the query is appended to each page's); the pages' sizes with them.
+fn walk_history(address: SocketAddr, player: &str, query: &str) -> (Vec<Value>, Vec<usize>) {
+    let (mut matches, mut sizes, mut cursor) = (Vec::new(), Vec::new(), None::<String>);
+    loop {
+        let mut path = format!("/api/players/{player}/matches?{query}");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = get(address, &path);
+        assert_eq!(page.status, 200, "{path}: {:?}", page.json());
+        let body = page.json();
+        let found = body["matches"].as_array().unwrap().clone();
+        sizes.push(found.len());
+        matches.extend(found);
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return (matches, sizes),
+        }
+        assert!(sizes.len() < 100, "the cursor never ends");
+    }
+}
+
+/// A solo result over REST: 201 with the stored match (the caller's one
+/// seat, first of one, the figures in its stats, started duration_ms
+/// before it ended), the same JSON from GET /api/matches/{id}, the
+/// account's current nickname on the seat, and no change to its stats.
+#[test]
+fn a_solo_result_is_recorded_and_read_back() {
+    let server = server();
+    let (token, player_id) = guest(server.http, "runner");
+    let rename = json!({ "nickname": "Runner ♦" });
+    assert_eq!(http_json(server.http, "PUT", "/api/players/me", Some(&token), &rename).status, 200);
+
+    let posted = post_solo(server.http, Some(&token), &solo_body(12_345, 95_000));
+    assert_eq!(posted.status, 201, "{:?}", posted.json());
+    let stored = posted.json();
+    let match_id: i64 = stored["id"].as_str().unwrap().parse().unwrap();
+    assert!(match_id > 0);
+    assert_eq!(stored["room_id"], stored["id"], "a solo result is its own room");
+    assert_eq!((stored["game"].clone(), stored["mode"].clone()), (json!("tetris"), json!("solo")));
+    assert_eq!(stored["tournament_id"], Value::Null);
+    assert_eq!(stored["seed"], "1234567890123456789");
+    let ended_at_ms = stored["ended_at_ms"].as_i64().unwrap();
+    assert_eq!(stored["started_at_ms"].as_i64().unwrap(), ended_at_ms - 95_000);
+    assert_eq!(match_id >> 20, ended_at_ms, "the id carries the end time");
+    assert_eq!(
+        stored["players"],
+        json!([{
+            "seat": 0, "user_id": player_id.to_string(), "nickname": "Runner ♦",
+            "placement": 1, "outcome": "win", "score": 12_345,
+            "stats": { "lines": 40, "level": 5, "pieces": 101, "duration_ms": 95_000 },
+        }])
+    );
+    let read = get(server.http, &format!("/api/matches/{match_id}"));
+    assert_eq!((read.status, read.json()), (200, stored.clone()));
+    let stats = get(server.http, &format!("/api/players/{player_id}/stats"));
+    assert_eq!(stats.json()["games"], json!([]), "solo results count in no stats");
+
+    let unseeded = json!({
+        "game": "tetris", "score": 0, "lines": 0, "level": 1.0, "pieces": 0, "duration_ms": 0,
+    });
+    let posted = post_solo(server.http, Some(&token), &unseeded);
+    assert_eq!(posted.status, 201, "{:?}", posted.json());
+    assert_eq!(
+        (posted.json()["seed"].clone(), posted.json()["players"][0]["stats"]["level"].clone()),
+        (json!("0"), json!(1))
+    );
+
+    let missing = get(server.http, "/api/matches/123456789");
+    assert_eq!((missing.status, missing.error_code().as_str()), (404, "match_not_found"));
+    assert_eq!(get(server.http, "/api/matches/0").status, 404);
+    assert_eq!(get(server.http, "/api/matches/x").status, 404);
+}
+
+/// POST /api/solo_results without a valid access token is 401 exactly as
+/// the other authenticated routes answer it, and stores nothing; bodies
+/// out of bounds or with unknown fields are 400, other media types 415.
+#[test]
+fn solo_results_need_a_valid_token_and_a_sane_body() {
+    let server = server();
+    let (token, player_id) = guest(server.http, "checked");
+    let keys = JwtKeys::from_config(SECRET).unwrap();
+    let other_keys = JwtKeys::from_config("k1:a-completely-different-secret-32-bytes").unwrap();
+    let now_s =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+            as i64;
+    let expired =
+        keys.sign(&AccessClaims::new(player_id as i64, "guest", "checked", now_s - 3_600));
+    let wrong_key =
+        other_keys.sign(&AccessClaims::new(player_id as i64, "guest", "checked", now_s));
+    let body = solo_body(10, 1_000);
+    let missing = post_solo(server.http, None, &body);
+    assert_eq!((missing.status, missing.error_code().as_str()), (401, "missing_token"));
+    assert!(missing.header("www-authenticate").is_some());
+    for (what, bad, code) in [
+        ("expired", expired.as_str(), "token_expired"),
+        ("wrong key", wrong_key.as_str(), "token_bad_signature"),
+        ("garbage", "not.a.jwt", "token_malformed"),
+    ] {
+        let answer = post_solo(server.http, Some(bad), &body);
+        assert_eq!((answer.status, answer.error_code().as_str()), (401, code), "{what}");
+        assert!(answer.header("www-authenticate").is_some(), "{what}");
+    }
+    let basic = http(
+        server.http,
+        "POST",
+        "/api/solo_results",
+        &[("content-type", "application/json"), ("authorization", &format!("Basic {token}"))],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(basic.status, 401);
+
+    let mut bad_bodies = Vec::new();
+    for (field, value) in [
+        ("score", json!(-1)),
+        ("score", json!(4_294_967_296u64)),
+        ("lines", json!(2.5)),
+        ("duration_ms", json!(86_400_001)),
+        ("game", json!("arena")),
+        ("seed", json!("-5")),
+        ("seed", json!(5)),
+        ("role", json!("admin")),
+    ] {
+        let mut bad = body.clone();
+        bad[field] = value;
+        bad_bodies.push(bad);
+    }
+    let mut incomplete = body.clone();
+    incomplete.as_object_mut().unwrap().remove("pieces");
+    bad_bodies.push(incomplete);
+    for bad in &bad_bodies {
+        let answer = post_solo(server.http, Some(&token), bad);
+        assert_eq!(answer.status, 400, "{bad}: {:?}", answer.json());
+        assert!(answer.json()["error"]["message"].is_string());
+    }
+    let form = http(
+        server.http,
+        "POST",
+        "/api/solo_results",
+        &[("content-type", "text/plain"), ("authorization", &format!("Bearer {token}"))],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!((form.status, form.error_code().as_str()), (415, "unsupported_media_type"));
+
+    let history = get(server.http, &format!("/api/players/{player_id}/matches")).json();
+    assert_eq!(history, json!({ "matches": [], "next_cursor": null }), "nothing was stored");
+    assert_eq!(post_solo(server.http, Some(&token), &body).status, 201, "the token works");
+}
+
+/// A player's history over REST: newest first by id, every match once
+/// through the cursor, with filters on mode, game and the start time
+/// (`[from, to)`), only the player's own matches, 400 for bad queries and
+/// 404 for unknown players.
+#[test]
+fn match_history_pages_through_the_cursor_and_filters() {
+    let server = server();
+    let (ann, ann_id) = guest(server.http, "ann");
+    let (ben, ben_id) = guest(server.http, "ben");
+    let mut posted: Vec<Value> = Vec::new();
+    for index in 0..7u64 {
+        // Durations differ, so start order is not end order.
+        let answer = post_solo(server.http, Some(&ann), &solo_body(index, 5_000 * (index % 3)));
+        assert_eq!(answer.status, 201, "{:?}", answer.json());
+        posted.push(answer.json());
+    }
+    assert_eq!(post_solo(server.http, Some(&ben), &solo_body(99, 1)).status, 201);
+    let id_of = |record: &Value| record["id"].as_str().unwrap().parse::<i64>().unwrap();
+    posted.sort_by_key(|record| std::cmp::Reverse(id_of(record)));
+
+    let (all, sizes) = walk_history(server.http, &ann_id.to_string(), "limit=3");
+    assert_eq!(all, posted, "every match once, newest first, as posted");
+    assert_eq!(sizes, [3, 3, 1]);
+    let (_, sizes) = walk_history(server.http, &ann_id.to_string(), "limit=7");
+    assert_eq!(sizes, [7, 0], "a full last page is followed by an empty one");
+    let first = get(server.http, &format!("/api/players/{ann_id}/matches")).json();
+    assert_eq!(
+        (first["matches"].as_array().unwrap().len(), first["next_cursor"].clone()),
+        (7, Value::Null)
+    );
+
+    let (solo, _) = walk_history(server.http, &ann_id.to_string(), "limit=2&mode=solo&game=tetris");
+    assert_eq!(solo, posted);
+    for query in ["mode=versus", "game=arena"] {
+        let page = get(server.http, &format!("/api/players/{ann_id}/matches?{query}"));
+        assert_eq!(page.json()["matches"], json!([]), "{query}");
+    }
+    let starts: Vec<i64> =
+        posted.iter().map(|record| record["started_at_ms"].as_i64().unwrap()).collect();
+    let (from, to) = (*starts.iter().min().unwrap() + 1, *starts.iter().max().unwrap());
+    let expected: Vec<Value> = posted
+        .iter()
+        .filter(|record| (from..to).contains(&record["started_at_ms"].as_i64().unwrap()))
+        .cloned()
+        .collect();
+    assert!(!expected.is_empty() && expected.len() < posted.len(), "{starts:?}");
+    let (window, _) =
+        walk_history(server.http, &ann_id.to_string(), &format!("limit=1&from={from}&to={to}"));
+    assert_eq!(window, expected, "started in [{from}, {to})");
+
+    let (bens, _) = walk_history(server.http, &ben_id.to_string(), "");
+    assert_eq!(bens.len(), 1);
+    assert_eq!(bens[0]["players"][0]["user_id"], ben_id.to_string());
+    assert_eq!(get(server.http, "/api/players/4611686018427387905/matches").status, 404);
+    for query in [
+        "limit=0",
+        "limit=101",
+        "cursor=x",
+        "cursor=-1",
+        "from=-1",
+        "to=1.5",
+        "mode=SOLO",
+        "evil=1",
+    ] {
+        let answer = get(server.http, &format!("/api/players/{ann_id}/matches?{query}"));
+        assert_eq!(
+            (answer.status, answer.error_code().as_str()),
+            (400, "invalid_query"),
+            "{query}"
+        );
+    }
+}

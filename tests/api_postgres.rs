@@ -3,6 +3,9 @@
 //! - The account flow on the shared database (a schema of the test's own):
 //!   what the API acknowledges is in the tables, refresh tokens are stored
 //!   as hashes only, and refused requests store nothing.
+//! - Solo results and match history on the shared database: what the API
+//!   acknowledges is in `matches` and `match_players` and nowhere else;
+//!   history pages and filters; a page is an index range scan.
 //! - An outage, on a cluster the test starts and then kills: while Postgres
 //!   is down the API answers 503 with Retry-After at once, the process
 //!   lives on, it recovers by itself when Postgres returns, and no write it
@@ -23,10 +26,13 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use ludus::services::auth::jwt::{AccessClaims, JwtKeys};
 use ludus::services::auth::refresh::token_hash;
-use ludus::services::store::postgres::{ALIVE_CHECK_AFTER_IDLE, RECONNECT_DELAY_MAX};
-use ludus::services::store::MIGRATIONS;
-use serde_json::json;
+use ludus::services::store::postgres::{
+    PostgresStore, ALIVE_CHECK_AFTER_IDLE, PLAYER_MATCH_IDS_SQL, RECONNECT_DELAY_MAX,
+};
+use ludus::services::store::{Store, ACCOUNT_ID_MIN, MIGRATIONS};
+use serde_json::{json, Value};
 use support::{http, http_json, start_server_with, HttpAnswer, ServerOptions, STARTUP_TIMEOUT};
 use support_postgres::{OwnCluster, TestSchema};
 
@@ -307,6 +313,180 @@ fn refused_requests_store_nothing(
     assert_eq!(count(db, "SELECT count(*) FROM users WHERE username_key = 'alice'"), 1);
     assert_eq!(rows_containing(db, schema, "DROP TABLE"), 0);
     assert_eq!(count(db, "SELECT count(*) FROM users WHERE nickname = 'x'"), 0);
+}
+
+/// The pages of a player's history through `next_cursor`, concatenated.
+fn walk_history(address: SocketAddr, player_id: i64, query: &str) -> Vec<Value> {
+    let (mut matches, mut cursor) = (Vec::new(), None::<String>);
+    for _ in 0..100 {
+        let mut path = format!("/api/players/{player_id}/matches?{query}");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = http(address, "GET", &path, &[], b"");
+        assert_eq!(page.status, 200, "{path}: {}", text(&page));
+        let body = page.json();
+        matches.extend(body["matches"].as_array().unwrap().iter().cloned());
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return matches,
+        }
+    }
+    panic!("the cursor never ends");
+}
+
+/// Solo results and match history on Postgres, checked in the tables:
+/// each acknowledged result is one `matches` row (mode solo, its own id
+/// as room id, started duration_ms before it ended) and one seat (the
+/// caller, first of one, the figures in stats_json), and nothing in
+/// player_stats or ratings; GET /api/matches/{id} and the history (paged
+/// through the cursor, filtered) read back exactly what was posted; a
+/// post without a valid token is 401 and stores nothing.
+#[test]
+fn solo_results_and_match_history_on_postgres() {
+    let schema = TestSchema::create();
+    let server = start_server_with(&ServerOptions {
+        shards: 2,
+        env: vec![("JWT_SECRET".into(), SECRET.into()), ("DATABASE_URL".into(), schema.url())],
+        config_toml: Some(CHEAP_ARGON2.to_owned()),
+    });
+    let address = server.http;
+    let mut db = schema.client();
+    let guest = http_json(address, "POST", "/api/auth/guest", None, &json!({"nickname": "ann"}));
+    assert_eq!(guest.status, 201, "{}", text(&guest));
+    let ann = user_id(&guest);
+    let (access, _) = tokens(&guest);
+
+    let mut posted = Vec::new();
+    for index in 0..5i64 {
+        let body = json!({
+            "game": "tetris", "score": 1_000 * index, "lines": index, "level": 1, "pieces": 3 * index,
+            "duration_ms": 10_000 * (index % 2), "seed": format!("{}", u64::MAX / 2 + index as u64),
+        });
+        let answer = http_json(address, "POST", "/api/solo_results", Some(&access), &body);
+        assert_eq!(answer.status, 201, "{}", text(&answer));
+        posted.push(answer.json());
+    }
+    let id_of = |record: &Value| record["id"].as_str().unwrap().parse::<i64>().unwrap();
+    posted.sort_by_key(|record| std::cmp::Reverse(id_of(record)));
+
+    assert_eq!(count(&mut db, "SELECT count(*) FROM matches"), 5);
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM matches WHERE mode = 'solo' AND room_id = id"),
+        5
+    );
+    assert_eq!(count(&mut db, "SELECT count(*) FROM match_players"), 5);
+    assert_eq!(count(&mut db, "SELECT count(*) FROM player_stats"), 0, "solo counts in no stats");
+    assert_eq!(count(&mut db, "SELECT count(*) FROM ratings"), 0, "nor in ratings");
+    let newest = &posted[0];
+    let row = db
+        .query_one(
+            "SELECT m.started_at_ms, m.ended_at_ms, m.seed, p.seat, p.user_id, p.nickname, \
+             p.placement, p.outcome, p.score, p.stats_json \
+             FROM matches m JOIN match_players p ON p.match_id = m.id WHERE m.id = $1",
+            &[&id_of(newest)],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), newest["started_at_ms"].as_i64().unwrap());
+    assert_eq!(row.get::<_, i64>(1), newest["ended_at_ms"].as_i64().unwrap());
+    assert_eq!((row.get::<_, i64>(2) as u64).to_string(), newest["seed"].as_str().unwrap());
+    assert_eq!((row.get::<_, i32>(3), row.get::<_, Option<i64>>(4)), (0, Some(ann)));
+    assert_eq!((row.get::<_, String>(5), row.get::<_, i32>(6)), ("ann".to_owned(), 1));
+    assert_eq!(row.get::<_, String>(7), "win");
+    assert_eq!(row.get::<_, i64>(8), newest["players"][0]["score"].as_i64().unwrap());
+    let stats: Value = serde_json::from_str(&row.get::<_, String>(9)).unwrap();
+    assert_eq!(stats, newest["players"][0]["stats"]);
+    assert_eq!(stats.as_object().unwrap().len(), 4, "lines, level, pieces, duration_ms: {stats}");
+
+    for record in &posted {
+        let read = http(address, "GET", &format!("/api/matches/{}", id_of(record)), &[], b"");
+        assert_eq!((read.status, &read.json()), (200, record));
+    }
+    let missing = http(address, "GET", "/api/matches/1", &[], b"");
+    assert_eq!((missing.status, missing.error_code().as_str()), (404, "match_not_found"));
+    assert_eq!(walk_history(address, ann, "limit=2"), posted, "newest first, each once");
+    assert_eq!(walk_history(address, ann, "limit=1&mode=solo&game=tetris"), posted);
+    assert_eq!(walk_history(address, ann, "mode=versus"), Vec::<Value>::new());
+    // The 10 s runs started before the instant ones: a window ending just
+    // after the earliest start holds only (some of) them.
+    let starts = posted.iter().map(|record| record["started_at_ms"].as_i64().unwrap());
+    let to = starts.min().unwrap() + 1;
+    let before_to: Vec<Value> = posted
+        .iter()
+        .filter(|record| record["started_at_ms"].as_i64().unwrap() < to)
+        .cloned()
+        .collect();
+    assert!(!before_to.is_empty() && before_to.len() <= 2, "{before_to:?}");
+    assert_eq!(walk_history(address, ann, &format!("limit=1&from=0&to={to}")), before_to);
+
+    let keys = JwtKeys::from_config(SECRET).unwrap();
+    let now_s =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+            as i64;
+    let expired = keys.sign(&AccessClaims::new(ann, "guest", "ann", now_s - 3_600));
+    let body = json!({
+        "game": "tetris", "score": 1, "lines": 1, "level": 1, "pieces": 1, "duration_ms": 1,
+    });
+    for (token, code) in [(None, "missing_token"), (Some(expired.as_str()), "token_expired")] {
+        let refused = http_json(address, "POST", "/api/solo_results", token, &body);
+        assert_eq!((refused.status, refused.error_code().as_str()), (401, code));
+    }
+    let mut unknown_field = body.clone();
+    unknown_field["mode"] = json!("versus");
+    let refused = http_json(address, "POST", "/api/solo_results", Some(&access), &unknown_field);
+    assert_eq!(refused.status, 400);
+    assert_eq!(count(&mut db, "SELECT count(*) FROM matches"), 5, "nothing stored");
+}
+
+/// With enough rows for the planner to care (50 accounts of 800 matches
+/// each: 20000 matches of two seats, analysed), a history page on
+/// Postgres, filtered or not, is a backwards scan of
+/// `match_players_user_match` bounded on user and id, each match found by
+/// its key, nothing sorted: LIMIT stops the scan.
+#[test]
+fn a_history_page_is_an_index_range_scan_on_postgres() {
+    let schema = TestSchema::create();
+    let mut store = PostgresStore::from_url(&schema.url()).unwrap();
+    store.migrate(1).unwrap();
+    let mut db = schema.client();
+    db.batch_execute(&format!(
+        "INSERT INTO users (id, nickname, role, created_at_ms, updated_at_ms) \
+         SELECT {ACCOUNT_ID_MIN} + g, 'p' || g, 'guest', 0, 0 FROM generate_series(1, 50) g; \
+         INSERT INTO matches (id, room_id, game, mode, seed, started_at_ms, ended_at_ms) \
+         SELECT g, g, CASE WHEN g % 2 = 0 THEN 'tetris' ELSE 'arena' END, 'versus', 0, g, g \
+         FROM generate_series(1, 20000) g; \
+         INSERT INTO match_players (match_id, seat, user_id, nickname, placement, outcome, score) \
+         SELECT g, s, {ACCOUNT_ID_MIN} + 1 + (g * 7 + s * 13) % 50, 'p', s, 'win', 0 \
+         FROM generate_series(1, 20000) g, generate_series(0, 1) s; \
+         ANALYZE"
+    ))
+    .unwrap();
+    let user_id = ACCOUNT_ID_MIN + 8;
+    let no_time: Option<i64> = None;
+    for (mode, game, from_ms) in
+        [(None, None, None), (Some("versus".to_owned()), Some("tetris".to_owned()), Some(10i64))]
+    {
+        let rows = db
+            .query(
+                &format!("EXPLAIN {PLAYER_MATCH_IDS_SQL}"),
+                &[&user_id, &i64::MAX, &mode, &game, &from_ms, &no_time, &20i64],
+            )
+            .unwrap();
+        let plan: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        let text = plan.join("\n");
+        assert!(
+            plan.iter().any(|line| line.contains("Scan Backward using match_players_user_match")),
+            "{text}"
+        );
+        assert!(text.contains("Index Cond: ((user_id = "), "{text}");
+        assert!(text.contains("AND (match_id <= "), "{text}");
+        assert!(!text.contains("Sort") && !text.contains("Seq Scan"), "{text}");
+    }
+    let page =
+        store.player_matches(user_id, &ludus::services::store::HistoryQuery::newest(20)).unwrap();
+    assert_eq!(page.len(), 20);
+    assert!(page.windows(2).all(|pair| pair[0].id > pair[1].id));
+    assert!(page.iter().all(|record| record.players.len() == 2));
 }
 
 /// A `ludus serve` on Postgres whose stderr the test reads (to find

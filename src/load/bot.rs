@@ -137,6 +137,8 @@ pub struct Bot {
     options: BotOptions,
     rng: u64,
     player_id: u64,
+    /// The run is over for this bot (it left its room): it acts no more.
+    done: bool,
     room_id: Option<u64>,
     slot: Option<u8>,
     capacity: u8,
@@ -176,6 +178,7 @@ impl Bot {
             // Any odd 64-bit start works for xorshift; the number spreads them.
             rng: (u64::from(number) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             player_id: 0,
+            done: false,
             room_id: None,
             slot: None,
             capacity: 0,
@@ -294,6 +297,9 @@ impl Bot {
     }
 
     pub(crate) fn on_wake(&mut self, session: &mut ClientSession, now: Now, meter: &mut Meter) {
+        if self.done {
+            return;
+        }
         let now_us = now.monotonic_us;
         let due = |at: Option<u64>| at.is_some_and(|at| at <= now_us);
         if due(self.ready_at_us) {
@@ -339,6 +345,9 @@ impl Bot {
         now: Now,
         meter: &mut Meter,
     ) {
+        if self.done {
+            return;
+        }
         let now_us = now.monotonic_us;
         match message {
             Message::RoomJoined(joined) => {
@@ -483,6 +492,23 @@ impl Bot {
 
     fn quick_join(&mut self, session: &mut ClientSession) {
         let _ = session.send(&wire::QuickJoin { game: self.options.game });
+    }
+
+    /// When the measure window closes a player leaves its room, as a
+    /// client quitting does: a game in progress ends now (a forfeit)
+    /// instead of after the reconnect grace, so its results are recorded.
+    /// (Leaving a little before Bye, not with it: a WebTransport session's
+    /// close may overtake what its streams still carry.) The bot then
+    /// does nothing more.
+    pub(crate) fn leave_at_end(&mut self, session: &mut ClientSession) {
+        if self.role == Role::Player && self.room_id.is_some() {
+            let _ = session.send(&wire::RoomLeave {});
+            self.leave_room();
+        }
+        self.done = true;
+        self.join_at_us = None;
+        self.list_at_us = None;
+        self.drop_at_us = None;
     }
 
     fn leave_room(&mut self) {

@@ -292,6 +292,7 @@ impl Worker {
             self.stats.connected_at_measure_end = self.established;
             self.stats.traffic = self.traffic_total().since(&self.traffic_at_window_start);
             self.stats.rooms = self.rooms();
+            self.leave_rooms(now);
         }
         if !self.closing && now.monotonic_us >= timeline.measure_end_us + PONG_LINGER_US {
             self.close_all(now);
@@ -700,6 +701,18 @@ impl Worker {
         }
         slot.connection.flush(now);
         self.after_io(index, now);
+    }
+
+    /// Every game bot leaves its room (its game ends by forfeit, recorded).
+    fn leave_rooms(&mut self, now: Now) {
+        let indices: Vec<usize> = self.slots.iter().map(|(index, _)| index).collect();
+        for index in indices {
+            let slot = &mut self.slots[index];
+            let Some(bot) = slot.bot.as_mut() else { continue };
+            bot.leave_at_end(slot.connection.session_mut());
+            slot.connection.flush(now);
+            self.after_io(index, now);
+        }
     }
 
     /// Every session says Bye; the transports close as the server answers.

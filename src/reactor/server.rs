@@ -27,9 +27,9 @@ use super::{sys, web};
 use crate::config::Config;
 use crate::devcert;
 use crate::services::api::{ApiFrontend, ApiShared, StartError};
-use crate::services::events::log::{EventLog, LogOptions};
-use crate::services::events::tap::{taps, EventTap, TAP_CAPACITY};
-use crate::services::events::writer::{EventStats, EventWriter};
+use crate::services::events::tap::EventTap;
+use crate::services::events::writer::EventStats;
+use crate::services::history::{History, HistoryError, StreamHandle};
 
 /// QUIC idle timeout: a connection silent this long is closed by quiche.
 pub const QUIC_IDLE_TIMEOUT_MS: u64 = 30_000;
@@ -67,8 +67,8 @@ pub enum ServeError {
     Signals(std::io::Error),
     #[error("services: {0}")]
     Services(#[from] StartError),
-    #[error("event log: {0}")]
-    Events(#[from] crate::services::events::log::LogError),
+    #[error("match history: {0}")]
+    History(#[from] HistoryError),
 }
 
 /// Where the certificate and key live, and the dev certificate's facts.
@@ -218,10 +218,12 @@ pub fn serve(config: &Config) -> Result<(), ServeError> {
     let material = tls_material(config)?;
     // Storage first: a database that is unreachable, edited or newer than
     // this binary stops start-up here, before any port is bound.
-    let api = ApiShared::start(config)?;
+    // The event stream next (NATS unreachable, a damaged log: stop here).
+    let stream = StreamHandle::open(config)?;
+    let api = ApiShared::start(config, Some(stream.clone()))?;
     let shard_count = u16::try_from(config.shards.count)
         .map_err(|_| ServeError::Quic("too many shards".into()))?;
-    let (event_taps, writer) = start_event_writer(config, shard_count)?;
+    let (event_taps, history) = History::start(config, stream, usize::from(shard_count))?;
     let plan = ShardPlan {
         shard_count,
         core: None,
@@ -231,10 +233,7 @@ pub fn serve(config: &Config) -> Result<(), ServeError> {
         config: config.clone(),
         stats: Arc::new((0..shard_count).map(|_| Arc::new(ShardStats::default())).collect()),
         api,
-        events: Arc::new(EventStats {
-            taps: event_taps.iter().map(|tap| Arc::clone(tap.stats())).collect(),
-            writer: Arc::clone(writer.stats()),
-        }),
+        events: Arc::clone(&history.stats),
         taps: event_taps,
     };
     let shutdown = Arc::new(AtomicBool::new(false));
@@ -249,38 +248,10 @@ pub fn serve(config: &Config) -> Result<(), ServeError> {
     if let Ok(mut api) = Arc::try_unwrap(plan.api) {
         api.pool.shutdown(POOL_SHUTDOWN_GRACE);
     }
-    // Writes what the shards handed over last, and syncs.
-    writer.stop();
+    // Publishes what the shards handed over last; the consumers save
+    // their positions.
+    history.stop();
     result
-}
-
-/// Opens the embedded event log (checking it, cutting a torn tail) and
-/// starts the thread that writes the shards' game events into it.
-fn start_event_writer(
-    config: &Config,
-    shard_count: u16,
-) -> Result<(Vec<EventTap>, EventWriter), ServeError> {
-    if config.services.nats_url.is_some() {
-        tracing::warn!(
-            "NATS_URL is set, but the JetStream adapter is not built yet: \
-             game events go to the embedded event log"
-        );
-    }
-    let dir = config.data_dir.join("events");
-    let (log, recovery) = EventLog::open(&dir, LogOptions::default())?;
-    tracing::info!(
-        dir = %dir.display(),
-        segments = recovery.segments,
-        events = recovery.records,
-        truncated_bytes = recovery.truncated_bytes,
-        "event log open"
-    );
-    let (event_taps, drain) = taps(usize::from(shard_count), TAP_CAPACITY);
-    let writer = EventWriter::start(log, drain).map_err(|error| ServeError::Shard {
-        shard: 0,
-        reason: format!("starting the event writer: {error}"),
-    })?;
-    Ok((event_taps, writer))
 }
 
 type ShardHandle = std::thread::JoinHandle<Result<(), String>>;

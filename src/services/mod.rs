@@ -6,13 +6,16 @@
 //! - [`auth`]: access tokens (JWT), password hashing, refresh tokens.
 //! - [`accounts`]: register, login, guests, refresh rotation, logout.
 //! - [`api`]: the REST API: a front on each shard, handlers on workers.
-//! - [`events`]: the game event stream: its embedded log (no publisher yet).
+//! - [`events`]: the game event stream (JetStream | embedded log), its
+//!   writer, consumers (projector, key moments) and replay.
+//! - [`history`]: starts the stream, writer and consumers for `serve`.
 //! - [`matchmaking`]: the quick-match queue (pure; shard 0 hosts it).
 
 pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod events;
+pub mod history;
 pub mod matchmaking;
 pub mod pool;
 pub mod store;

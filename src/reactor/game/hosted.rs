@@ -465,6 +465,15 @@ impl<G: WireGame> HostedRoom<G> {
         self.flush_events(outbox, effects);
     }
 
+    /// Hands over the game events no tick delivered (the last member's
+    /// leave ended the game by forfeit): called before a closed room goes.
+    pub fn hand_leftover_events(&mut self, sink: &mut HistorySink) {
+        sink.scratch.extend(self.room.drain_game_events());
+        if !sink.scratch.is_empty() {
+            self.hand_history(sink);
+        }
+    }
+
     /// Hands this turn's game events to the event writer, each with the
     /// player it concerns (slots resolved now, while the room knows them).
     fn hand_history(&mut self, sink: &mut HistorySink) {

@@ -572,6 +572,10 @@ impl GameHost {
         }
         if closed {
             self.timers.cancel(key);
+            if let Some(sink) = self.history.as_mut() {
+                let any = &mut self.rooms[slot];
+                with_room!(any, room => room.hand_leftover_events(sink));
+            }
             self.rooms.remove(slot);
             self.room_slots.remove(&room_id);
             self.counters.rooms_closed += 1;

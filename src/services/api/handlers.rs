@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::history::{self, SoloResult};
+use super::replay::{self, ReplayQuery};
 use crate::proto::http::WebResponse;
 use crate::services::accounts::{AccountError, Accounts, SignedIn};
 use crate::services::auth::jwt::JwtKeys;
 use crate::services::auth::password::PasswordHasher;
+use crate::services::events::stream::EventReader;
 use crate::services::store::{
-    GameStats, LeaderboardEntry, Profile, ProfileFields, Store, StoreError, User,
+    GameStats, HistoryQuery, LeaderboardEntry, Profile, ProfileFields, Store, StoreError, User,
 };
 
 /// What a storage worker runs for an API request; parsed and checked on
@@ -28,6 +31,10 @@ pub enum Command {
     UpdateMe { user_id: i64, fields: ProfileFields },
     Player { id: i64 },
     PlayerStats { id: i64 },
+    PlayerMatches { id: i64, query: HistoryQuery },
+    Match { id: i64 },
+    MatchReplay { id: i64, query: ReplayQuery },
+    SoloResult { user_id: i64, result: SoloResult },
     Leaderboard { game: String, limit: u32, offset: u64 },
 }
 
@@ -46,6 +53,10 @@ impl Command {
             Command::UpdateMe { .. } => "update_me",
             Command::Player { .. } => "player",
             Command::PlayerStats { .. } => "player_stats",
+            Command::PlayerMatches { .. } => "player_matches",
+            Command::Match { .. } => "match",
+            Command::MatchReplay { .. } => "match_replay",
+            Command::SoloResult { .. } => "solo_result",
             Command::Leaderboard { .. } => "leaderboard",
         }
     }
@@ -57,6 +68,8 @@ pub struct ApiWorker {
     pub store: Result<Box<dyn Store>, StoreError>,
     pub passwords: Arc<PasswordHasher>,
     pub keys: Arc<JwtKeys>,
+    /// Reads the event stream for replays (None: no stream, 404s).
+    pub events: Option<Box<dyn EventReader>>,
 }
 
 impl ApiWorker {
@@ -112,6 +125,16 @@ impl ApiWorker {
                 }
                 let stats = accounts.store.stats(id)?;
                 WebResponse::json(200, &stats_json(id, &stats))
+            }
+            Command::PlayerMatches { id, query } => {
+                history::player_matches(&mut *accounts.store, id, &query)?
+            }
+            Command::Match { id } => history::one_match(&mut *accounts.store, id)?,
+            Command::MatchReplay { id, query } => {
+                replay::match_replay(&mut *accounts.store, self.events.as_deref_mut(), id, query)?
+            }
+            Command::SoloResult { user_id, result } => {
+                history::record_solo(&mut *accounts.store, user_id, &result, now_ms)?
             }
             Command::Leaderboard { game, limit, offset } => {
                 let entries = accounts.store.leaderboard(&game, limit, offset)?;

@@ -13,8 +13,10 @@
 
 pub mod cors;
 pub mod handlers;
+pub mod history;
 pub mod limiter;
 pub mod lobby;
+pub mod replay;
 pub mod routes;
 
 use std::net::IpAddr;
@@ -34,6 +36,7 @@ use crate::proto::wire::GameKind;
 use crate::services::accounts::checked_nickname;
 use crate::services::auth::jwt::{AccessClaims, JwtKeys, KeyConfigError};
 use crate::services::auth::password::{PasswordError, PasswordHasher, PasswordParams};
+use crate::services::history::StreamHandle;
 use crate::services::pool::{JobError, PoolConfig, PoolError, WorkerPool};
 use crate::services::store::migrate::open_store;
 use crate::services::store::{ProfileFields, StoreError, BIO_LEN_MAX, LEADERBOARD_PAGE_MAX};
@@ -80,7 +83,10 @@ impl ApiShared {
     /// lacks (refusing an edited past migration or a newer database), and
     /// starts the storage workers, each with its own connection. Runs on
     /// the main thread before the shards start.
-    pub fn start(config: &config::Config) -> Result<Arc<ApiShared>, StartError> {
+    pub fn start(
+        config: &config::Config,
+        events: Option<StreamHandle>,
+    ) -> Result<Arc<ApiShared>, StartError> {
         let mut store = open_store(config)?;
         let status = store.migrate(unix_ms())?;
         for version in &status.applied_now {
@@ -121,7 +127,13 @@ impl ApiShared {
             if let Err(error) = &store {
                 tracing::error!(worker = index, %error, "storage worker could not open the store");
             }
-            ApiWorker { store, passwords: Arc::clone(&passwords), keys: Arc::clone(&worker_keys) }
+            let events = events.as_ref().map(StreamHandle::reader);
+            ApiWorker {
+                store,
+                passwords: Arc::clone(&passwords),
+                keys: Arc::clone(&worker_keys),
+                events,
+            }
         })?;
         Ok(Arc::new(ApiShared { keys, pool, config: api.clone() }))
     }
@@ -331,6 +343,7 @@ fn needs_token(route: &Route) -> bool {
             | Route::QueueJoin
             | Route::QueueLeave
             | Route::QueueStatus
+            | Route::SoloResult
     )
 }
 
@@ -467,6 +480,17 @@ fn command(
         }
         Route::Player(id) => Command::Player { id },
         Route::PlayerStats(id) => Command::PlayerStats { id },
+        Route::PlayerMatches(id) => {
+            Command::PlayerMatches { id, query: history::history_query(request.query)? }
+        }
+        Route::Match(id) => Command::Match { id },
+        Route::MatchReplay(id) => {
+            Command::MatchReplay { id, query: replay::replay_query(request.query)? }
+        }
+        Route::SoloResult => {
+            let body: history::SoloBody = json_body(request)?;
+            Command::SoloResult { user_id, result: history::solo_result(body)? }
+        }
         Route::Leaderboard(game) => {
             let (limit, offset) = page(request.query)?;
             Command::Leaderboard { game, limit, offset }

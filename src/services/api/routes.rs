@@ -18,6 +18,14 @@ pub enum Route {
     UpdateMe,
     Player(i64),
     PlayerStats(i64),
+    /// A player's match history (a page of it).
+    PlayerMatches(i64),
+    /// One recorded match.
+    Match(i64),
+    /// A match's stored events and key moments.
+    MatchReplay(i64),
+    /// A solo run's result, reported by the player who ran it.
+    SoloResult,
     Leaderboard(String),
     /// The public rooms, from the shard's copy of the room directory.
     Rooms,
@@ -76,8 +84,12 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, RouteError> {
             "PUT" => (Route::UpdateMe, true, ""),
             _ => (Route::Me, read, "GET, HEAD, PUT"),
         },
-        ["players", id] => (Route::Player(player_id(id)?), read, "GET, HEAD"),
-        ["players", id, "stats"] => (Route::PlayerStats(player_id(id)?), read, "GET, HEAD"),
+        ["players", id] => (Route::Player(decimal_id(id)?), read, "GET, HEAD"),
+        ["players", id, "stats"] => (Route::PlayerStats(decimal_id(id)?), read, "GET, HEAD"),
+        ["players", id, "matches"] => (Route::PlayerMatches(decimal_id(id)?), read, "GET, HEAD"),
+        ["matches", id] => (Route::Match(decimal_id(id)?), read, "GET, HEAD"),
+        ["matches", id, "replay"] => (Route::MatchReplay(decimal_id(id)?), read, "GET, HEAD"),
+        ["solo_results"] => (Route::SoloResult, post, "POST"),
         ["leaderboards", game] => (Route::Leaderboard(game_name(game)?), read, "GET, HEAD"),
         ["rooms"] => match method {
             "POST" => (Route::CreateRoom, true, ""),
@@ -100,8 +112,9 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, RouteError> {
     }
 }
 
-/// Account ids in paths are decimal (as the JSON strings carry them).
-fn player_id(segment: &str) -> Result<i64, RouteError> {
+/// Account and match ids in paths are decimal (as the JSON strings carry
+/// them) and positive.
+fn decimal_id(segment: &str) -> Result<i64, RouteError> {
     let valid = !segment.is_empty()
         && segment.len() <= 19
         && segment.bytes().all(|byte| byte.is_ascii_digit());
@@ -147,6 +160,20 @@ mod tests {
             Ok(Route::Player(4611686018427387905))
         );
         assert_eq!(resolve("HEAD", "/api/players/12/stats"), Ok(Route::PlayerStats(12)));
+        assert_eq!(resolve("GET", "/api/players/12/matches"), Ok(Route::PlayerMatches(12)));
+        assert_eq!(
+            resolve("GET", "/api/matches/1782580162232352768"),
+            Ok(Route::Match(1782580162232352768))
+        );
+        assert_eq!(resolve("POST", "/api/solo_results"), Ok(Route::SoloResult));
+        assert_eq!(
+            resolve("GET", "/api/solo_results"),
+            Err(RouteError::MethodNotAllowed { allow: "POST" })
+        );
+        assert_eq!(
+            resolve("POST", "/api/matches/5"),
+            Err(RouteError::MethodNotAllowed { allow: "GET, HEAD" })
+        );
         assert_eq!(
             resolve("GET", "/api/leaderboards/tetris"),
             Ok(Route::Leaderboard("tetris".into()))
@@ -191,6 +218,10 @@ mod tests {
             "/api/players/99999999999999999999",
             "/api/players/1e9",
             "/api/players/1/stats/x",
+            "/api/matches/0",
+            "/api/matches/9223372036854775808",
+            "/api/matches",
+            "/api/players/x/matches",
             "/api/leaderboards/Tetris",
             "/api/leaderboards/../etc",
             "/api/auth/root",

@@ -113,6 +113,11 @@ fn data(record: &TapRecord) -> Value {
     }
 }
 
+/// What the event writer adds to game_end's `data` (the simulation does
+/// not know wall-clock time): the match's start and end in Unix ms and its
+/// seed, so game_end alone describes the match for the projector.
+pub const GAME_END_MATCH_FIELDS: [&str; 3] = ["started_at_ms", "ended_at_ms", "seed"];
+
 /// The stored form of one event.
 pub fn event_json(record: &TapRecord) -> Value {
     json!({

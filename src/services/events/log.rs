@@ -248,6 +248,17 @@ impl EventLog {
         self.segments.first().map_or(self.next_seq, |segment| segment.first_seq)
     }
 
+    /// Where to start reading for events stored at or after `time_ms`: the
+    /// first sequence of the oldest segment holding anything that new.
+    pub fn seq_near_time(&self, time_ms: i64) -> u64 {
+        self.segments
+            .iter()
+            .find(|segment| {
+                segment.end_seq > segment.first_seq && segment.newest_time_ms >= time_ms
+            })
+            .map_or(self.next_seq, |segment| segment.first_seq)
+    }
+
     pub fn segment_count(&self) -> usize {
         self.segments.len()
     }

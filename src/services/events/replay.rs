@@ -12,7 +12,7 @@
 
 use serde_json::Value;
 
-use super::json::event_json;
+use super::json::{event_json, GAME_END_MATCH_FIELDS};
 use super::tap::TapRecord;
 use crate::proto::wire::GameKind;
 use crate::sim::event::{Event, EventKind};
@@ -95,7 +95,18 @@ impl Comparer<'_> {
                 players: table,
                 event,
             };
-            let replayed = event_json(&record);
+            let mut replayed = event_json(&record);
+            if let (Some(added), Some(Value::Object(data))) = (
+                stored.get("data"),
+                replayed.get_mut("data").filter(|_| stored["type"] == "game_end"),
+            ) {
+                // The writer's additions: not the simulation's to reproduce.
+                for field in GAME_END_MATCH_FIELDS {
+                    if let Some(value) = added.get(field) {
+                        data.insert(field.to_owned(), value.clone());
+                    }
+                }
+            }
             if *stored != replayed {
                 let index = self.next;
                 return Err(AuditError::Mismatch {
