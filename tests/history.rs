@@ -162,6 +162,98 @@ fn tetris_matches_flow_through_jetstream_into_postgres() {
     check_replays(&replays, &rooms, &moments);
 }
 
+/// NATS stopped in the middle of the matches (a nats-server of the test's
+/// own, killed and started again): the games go on, the writer holds the
+/// events and retries, the client reconnects, and afterwards the stream
+/// has every event of every room exactly once; the outage is counted
+/// (retries), nothing is lost (no drop), the projector catches up.
+#[test]
+fn a_nats_outage_mid_match_loses_nothing_and_slows_no_game() {
+    let mut own_nats = nats::OwnNats::start();
+    let env = vec![("NATS_URL".to_owned(), own_nats.url())];
+    let mut server =
+        start_server_with(&ServerOptions { shards: 2, env, ..ServerOptions::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let bots = Command::new(env!("CARGO_BIN_EXE_ludus"))
+        .arg("bots")
+        .args(["--cert-hash", &hex::encode(server.cert_sha256)])
+        .args(["--server", &format!("https://{}", server.udp), "--transport", "wt"])
+        .args(["--players", "4", "--game", "tetris", "--pps", "4"])
+        .args(["--warmup", "1", "--duration", "7", "--quiet", "--json"])
+        .arg(dir.path().join("report.json"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ludus bots");
+    let stats = |server: &support::Server| {
+        support::http(server.http, "GET", "/api/stats", &[], b"").json()["events"].clone()
+    };
+    // Games running (events flowing), then NATS goes away.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while stats(&server)["written"].as_u64().unwrap() < 20 {
+        assert!(std::time::Instant::now() < deadline, "no game started: {}", stats(&server));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    own_nats.stop();
+    let handed_at_stop = stats(&server)["handed"].as_u64().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = stats(&server);
+        // The outage noticed while the games keep handing events over.
+        if now["retries"].as_u64().unwrap() > 0 && now["handed"].as_u64().unwrap() > handed_at_stop
+        {
+            assert_eq!(now["available"], false, "{now}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "outage not seen: {now}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1_500));
+    own_nats.start_again();
+    let output = bots.wait_with_output().unwrap();
+    assert!(output.status.success(), "bots failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["games_started"].as_u64().unwrap() >= 2, "{report}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let counted = loop {
+        let now = stats(&server);
+        let projected = now["consumers"]["projector"]["handled"].as_u64().unwrap();
+        if now["written"] == now["handed"]
+            && now["pending"] == 0
+            && projected >= now["handed"].as_u64().unwrap()
+        {
+            break now;
+        }
+        assert!(std::time::Instant::now() < deadline, "never caught up after the outage: {now}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(counted["available"], true);
+    assert!(counted["retries"].as_u64().unwrap() > 0, "{counted}");
+    assert_eq!(
+        (
+            counted["dropped"].as_u64(),
+            counted["buffer_dropped"].as_u64(),
+            counted["failed"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0)),
+        "{counted}"
+    );
+    let status = server.terminate(Duration::from_secs(30));
+    assert!(status.success(), "ludus serve exited with {status}");
+
+    let nats = Nats::connect(&own_nats.url(), "ludus-test", Duration::from_secs(10)).unwrap();
+    let mut reader = nats.reader();
+    let events =
+        read_all(&mut reader, &SubjectFilter::new("game.*.events").unwrap(), usize::MAX).unwrap();
+    assert_eq!(Some(events.len() as u64), counted["written"].as_u64(), "each event once");
+    // No gap in any room, every match ended and replays identically.
+    let rooms = check_rooms(&events);
+    for (room, room_events) in &rooms {
+        assert!(room_events.iter().any(|(_, e)| e["type"] == "game_end"), "room {room} ended");
+        audit_room(room, &[], &[("NATS_URL", own_nats.url())], room_events.len());
+    }
+}
+
 /// A match's replay as `GET /api/matches/{id}/replay` served it.
 struct Replay {
     room: String,
