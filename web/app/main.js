@@ -89,6 +89,7 @@ import { TetrisMatch } from '../game/match.js';
 import { INPUT, SRS, SRS_PLUS, shiftRoom } from '../game/tetris.js';
 import { connect, endpointsFrom } from './net.js';
 import { drawArena, drawPanel, panelSize } from './render.js';
+import { el } from './dom.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(window.location.search);
@@ -293,18 +294,6 @@ function clientError(text) {
   state.errors.push({ code: 0, name: 'client', inReplyTo: null, text });
   showBanner(text);
   changed();
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'dataset') Object.assign(node.dataset, v);
-    else if (k === 'text') node.textContent = v;
-    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const child of children) node.append(child);
-  return node;
 }
 
 function nameOf(playerId) {

@@ -22,6 +22,7 @@
 
 import { Replay, ReplayError, SPEEDS, TICK_HZ, describeError, filledCells, formatTime, loadReplay } from '../game/replay.js';
 import { drawPanel, panelSize } from './render.js';
+import { el } from './dom.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(window.location.search);
@@ -78,18 +79,6 @@ window.ludusReplay = {
 
 function changed() {
   document.dispatchEvent(new CustomEvent('ludus-replay-update'));
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'dataset') Object.assign(node.dataset, v);
-    else if (k === 'text') node.textContent = v;
-    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const child of children) node.append(child);
-  return node;
 }
 
 function setStatus(status) {

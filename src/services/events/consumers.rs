@@ -10,10 +10,10 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::log::StoredEvent;
+use super::service_thread::ServiceThread;
 use super::stream::{EventConsumer, StreamError};
 
 /// Events fetched per round.
@@ -75,9 +75,8 @@ pub type ConsumerFactory =
 
 pub struct ConsumerThread {
     name: &'static str,
-    stop: Arc<AtomicBool>,
     stats: Arc<ConsumerStats>,
-    thread: Option<JoinHandle<()>>,
+    thread: ServiceThread,
 }
 
 fn unix_ms() -> i64 {
@@ -90,13 +89,12 @@ impl ConsumerThread {
         open: ConsumerFactory,
         handler: Box<dyn Handler>,
     ) -> std::io::Result<ConsumerThread> {
-        let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(ConsumerStats::default());
-        let (stop_flag, counters) = (Arc::clone(&stop), Arc::clone(&stats));
-        let thread = std::thread::Builder::new()
-            .name(format!("ludus-{name}"))
-            .spawn(move || run(name, open, handler, &stop_flag, &counters))?;
-        Ok(ConsumerThread { name, stop, stats, thread: Some(thread) })
+        let counters = Arc::clone(&stats);
+        let thread = ServiceThread::spawn(format!("ludus-{name}"), move |stop| {
+            run(name, open, handler, stop, &counters)
+        })?;
+        Ok(ConsumerThread { name, stats, thread })
     }
 
     pub fn name(&self) -> &'static str {
@@ -107,24 +105,10 @@ impl ConsumerThread {
         &self.stats
     }
 
-    /// Finishes the event in hand, saves the position, ends the thread.
-    pub fn stop(mut self) {
-        self.finish();
-    }
-
-    fn finish(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!(consumer = self.name, "a consumer thread panicked");
-            }
-        }
-    }
-}
-
-impl Drop for ConsumerThread {
-    fn drop(&mut self) {
-        self.finish();
+    /// Handles what the stream holds (a few seconds at most), saves the
+    /// position, ends the thread.
+    pub fn stop(self) {
+        self.thread.stop();
     }
 }
 

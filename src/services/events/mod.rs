@@ -26,6 +26,7 @@ pub mod moments;
 pub mod parse;
 pub mod projector;
 pub mod replay;
+pub mod service_thread;
 pub mod stream;
 pub mod subject;
 pub mod tap;

@@ -13,12 +13,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
 use super::json::{event_json, events_subject, message_id, GAME_END_MATCH_FIELDS};
+use super::service_thread::ServiceThread;
 use super::stream::{EventSink, Outgoing, StreamError};
 use super::tap::{TapDrain, TapRecord};
 use crate::sim::event::EventKind;
@@ -97,9 +97,8 @@ pub struct WriterStats {
 }
 
 pub struct EventWriter {
-    stop: Arc<AtomicBool>,
     stats: Arc<WriterStats>,
-    thread: Option<JoinHandle<()>>,
+    thread: ServiceThread,
 }
 
 fn unix_ms() -> i64 {
@@ -109,15 +108,14 @@ fn unix_ms() -> i64 {
 impl EventWriter {
     /// Starts the thread; it owns the sink until `stop`.
     pub fn start(sink: Box<dyn EventSink>, drain: TapDrain) -> std::io::Result<EventWriter> {
-        let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(WriterStats::default());
         let _ = stats.kind.set(sink.kind());
         stats.available.store(true, Ordering::Relaxed);
-        let (stop_flag, counters) = (Arc::clone(&stop), Arc::clone(&stats));
-        let thread = std::thread::Builder::new()
-            .name("ludus-events".into())
-            .spawn(move || Writer::new(sink, drain, counters).run(&stop_flag))?;
-        Ok(EventWriter { stop, stats, thread: Some(thread) })
+        let counters = Arc::clone(&stats);
+        let thread = ServiceThread::spawn("ludus-events".into(), move |stop| {
+            Writer::new(sink, drain, counters).run(stop)
+        })?;
+        Ok(EventWriter { stats, thread })
     }
 
     pub fn stats(&self) -> &Arc<WriterStats> {
@@ -126,23 +124,8 @@ impl EventWriter {
 
     /// Publishes what the taps hold (retrying for a short grace), flushes,
     /// and ends the thread.
-    pub fn stop(mut self) {
-        self.finish();
-    }
-
-    fn finish(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the event writer panicked");
-            }
-        }
-    }
-}
-
-impl Drop for EventWriter {
-    fn drop(&mut self) {
-        self.finish();
+    pub fn stop(self) {
+        self.thread.stop();
     }
 }
 

@@ -342,6 +342,14 @@ impl HistoryQuery {
     pub fn rows_max(&self) -> u32 {
         self.limit.min(HISTORY_PAGE_MAX)
     }
+
+    /// The page's highest match id and row count; `None` when the page
+    /// can hold nothing (no rows, or a cursor below every id).
+    pub fn page_bounds(&self) -> Option<(i64, u32)> {
+        let id_max = self.id_max()?;
+        let rows_max = self.rows_max();
+        (rows_max > 0).then_some((id_max, rows_max))
+    }
 }
 
 /// One seat of a [`MatchRecord`]. Guests who hold no account have no row

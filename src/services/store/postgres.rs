@@ -852,12 +852,7 @@ impl Store for PostgresStore {
         user_id: i64,
         query: &HistoryQuery,
     ) -> Result<Vec<MatchRecord>, StoreError> {
-        let (Some(id_max), rows_max) = (query.id_max(), query.rows_max()) else {
-            return Ok(Vec::new());
-        };
-        if rows_max == 0 {
-            return Ok(Vec::new());
-        }
+        let Some((id_max, rows_max)) = query.page_bounds() else { return Ok(Vec::new()) };
         let rows_max = i64::from(rows_max);
         self.run(|session| {
             let page = session.statement(PLAYER_MATCH_IDS_SQL)?;

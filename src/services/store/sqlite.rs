@@ -475,12 +475,7 @@ impl Store for SqliteStore {
         user_id: i64,
         query: &HistoryQuery,
     ) -> Result<Vec<MatchRecord>, StoreError> {
-        let (Some(id_max), rows_max) = (query.id_max(), query.rows_max()) else {
-            return Ok(Vec::new());
-        };
-        if rows_max == 0 {
-            return Ok(Vec::new());
-        }
+        let Some((id_max, rows_max)) = query.page_bounds() else { return Ok(Vec::new()) };
         let mut statement =
             self.connection.prepare_cached(PLAYER_MATCH_IDS_SQL).map_err(store_error)?;
         let rows = statement
