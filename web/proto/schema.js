@@ -23,6 +23,8 @@ export const SCHEMA = {
     "MAX_SDP_LEN": 16384,
     "MAX_ICE_CANDIDATE_LEN": 1024,
     "MAX_SDP_MID_LEN": 64,
+    "MAX_HISTORY_JSON_LEN": 60000,
+    "MAX_HISTORY_PAGE": 20,
     "MAX_ROOM_PLAYERS": 8,
     "MAX_ROOM_LIST": 64,
     "MAX_INPUT_REDUNDANCY": 8,
@@ -162,6 +164,26 @@ export const SCHEMA = {
       "code": 502,
       "name": "server_draining",
       "doc": "The server is shutting down; reconnect elsewhere or later."
+    },
+    {
+      "code": 600,
+      "name": "player_not_found",
+      "doc": "No such player, or a guest session asked for its own history (it has none)."
+    },
+    {
+      "code": 601,
+      "name": "match_not_found",
+      "doc": "No match has that id."
+    },
+    {
+      "code": 602,
+      "name": "replay_not_found",
+      "doc": "The match has no stored events (a solo result, or past retention)."
+    },
+    {
+      "code": 603,
+      "name": "invalid_query",
+      "doc": "A history request's fields are out of range (limit, mode or game name)."
     }
   ],
   "enums": [
@@ -2637,6 +2659,192 @@ export const SCHEMA = {
             "kind": "u32"
           },
           "doc": ""
+        }
+      ]
+    },
+    {
+      "code": 128,
+      "name": "HistoryRequest",
+      "direction": "client",
+      "doc": "Asks for a page of a player's matches, newest first; answered with HistoryPage (the body of GET /api/players/{id}/matches).",
+      "fields": [
+        {
+          "name": "request_id",
+          "type": {
+            "kind": "u32"
+          },
+          "doc": "Chosen by the client, echoed in the answer."
+        },
+        {
+          "name": "player_id",
+          "type": {
+            "kind": "u64"
+          },
+          "doc": "The player; 0 for the session's own account."
+        },
+        {
+          "name": "cursor",
+          "type": {
+            "kind": "u64"
+          },
+          "doc": "The next_cursor of the page before; 0 for the newest matches."
+        },
+        {
+          "name": "limit",
+          "type": {
+            "kind": "u8"
+          },
+          "doc": "Matches wanted, 1 to MAX_HISTORY_PAGE (the page may hold fewer)."
+        },
+        {
+          "name": "mode",
+          "type": {
+            "kind": "text",
+            "max": 32
+          },
+          "doc": "Only matches of this mode (\"versus\", \"solo\"); empty for any."
+        },
+        {
+          "name": "game",
+          "type": {
+            "kind": "text",
+            "max": 32
+          },
+          "doc": "Only matches of this game (\"tetris\"); empty for any."
+        }
+      ]
+    },
+    {
+      "code": 129,
+      "name": "HistoryPage",
+      "direction": "server",
+      "doc": "A page of a player's matches.",
+      "fields": [
+        {
+          "name": "request_id",
+          "type": {
+            "kind": "u32"
+          },
+          "doc": ""
+        },
+        {
+          "name": "matches_json",
+          "type": {
+            "kind": "text",
+            "max": 60000
+          },
+          "doc": "`{\"matches\": [...], \"next_cursor\"}` as GET /api/players/{id}/matches answers."
+        },
+        {
+          "name": "next_cursor",
+          "type": {
+            "kind": "u64"
+          },
+          "doc": "The cursor of the next page; 0 when this is the last."
+        }
+      ]
+    },
+    {
+      "code": 130,
+      "name": "MatchRequest",
+      "direction": "client",
+      "doc": "Asks for one match with every seat; answered with MatchDetail.",
+      "fields": [
+        {
+          "name": "request_id",
+          "type": {
+            "kind": "u32"
+          },
+          "doc": "Chosen by the client, echoed in the answer."
+        },
+        {
+          "name": "match_id",
+          "type": {
+            "kind": "u64"
+          },
+          "doc": ""
+        }
+      ]
+    },
+    {
+      "code": 131,
+      "name": "MatchDetail",
+      "direction": "server",
+      "doc": "One match.",
+      "fields": [
+        {
+          "name": "request_id",
+          "type": {
+            "kind": "u32"
+          },
+          "doc": ""
+        },
+        {
+          "name": "match_json",
+          "type": {
+            "kind": "text",
+            "max": 60000
+          },
+          "doc": "The match as GET /api/matches/{id} answers."
+        }
+      ]
+    },
+    {
+      "code": 132,
+      "name": "ReplayRequest",
+      "direction": "client",
+      "doc": "Asks for a chunk of a match's replay: its events after the stream sequence `after`; answered with ReplayChunk.",
+      "fields": [
+        {
+          "name": "request_id",
+          "type": {
+            "kind": "u32"
+          },
+          "doc": "Chosen by the client, echoed in the answer."
+        },
+        {
+          "name": "match_id",
+          "type": {
+            "kind": "u64"
+          },
+          "doc": ""
+        },
+        {
+          "name": "after",
+          "type": {
+            "kind": "u64"
+          },
+          "doc": "The next_after of the chunk before; 0 for the first chunk."
+        }
+      ]
+    },
+    {
+      "code": 133,
+      "name": "ReplayChunk",
+      "direction": "server",
+      "doc": "A chunk of a match's replay, as many events as fit.",
+      "fields": [
+        {
+          "name": "request_id",
+          "type": {
+            "kind": "u32"
+          },
+          "doc": ""
+        },
+        {
+          "name": "page_json",
+          "type": {
+            "kind": "text",
+            "max": 60000
+          },
+          "doc": "`{\"match\", \"events\", \"moments\", \"next_after\"}` as\n GET /api/matches/{id}/replay answers."
+        },
+        {
+          "name": "next_after",
+          "type": {
+            "kind": "u64"
+          },
+          "doc": "The `after` of the next chunk; 0 when this is the last."
         }
       ]
     }

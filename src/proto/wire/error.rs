@@ -94,8 +94,8 @@ macro_rules! error_codes {
         /// Numeric error codes carried by `Error` and `Bye` messages
         /// (u16 on the wire). Ranges: 1-99 protocol, 100-199 session and
         /// auth, 200-299 lobby and rooms, 300-399 game, 400-499 chat and
-        /// social, 500-599 server. A peer must accept codes it does not know
-        /// (treat them by range).
+        /// social, 500-599 server, 600-699 history and replays. A peer must
+        /// accept codes it does not know (treat them by range).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[repr(u16)]
         pub enum ErrorCode {
@@ -177,4 +177,12 @@ error_codes! {
     Busy = 501, "busy";
     /// The server is shutting down; reconnect elsewhere or later.
     ServerDraining = 502, "server_draining";
+    /// No such player, or a guest session asked for its own history (it has none).
+    PlayerNotFound = 600, "player_not_found";
+    /// No match has that id.
+    MatchNotFound = 601, "match_not_found";
+    /// The match has no stored events (a solo result, or past retention).
+    ReplayNotFound = 602, "replay_not_found";
+    /// A history request's fields are out of range (limit, mode or game name).
+    InvalidQuery = 603, "invalid_query";
 }

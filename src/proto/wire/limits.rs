@@ -50,6 +50,12 @@ pub const MAX_SDP_LEN: usize = 16_384;
 pub const MAX_ICE_CANDIDATE_LEN: usize = 1_024;
 /// ICE candidate media id.
 pub const MAX_SDP_MID_LEN: usize = 64;
+/// JSON text in HistoryPage, MatchDetail and ReplayChunk (the REST
+/// bodies), bytes: with the message's other fields a frame stays under
+/// MAX_FRAME_LEN. The server makes pages smaller rather than go past it.
+pub const MAX_HISTORY_JSON_LEN: usize = 60_000;
+/// Matches one HistoryRequest may ask for.
+pub const MAX_HISTORY_PAGE: usize = 20;
 
 /// Players in one room.
 pub const MAX_ROOM_PLAYERS: usize = 8;

@@ -2,7 +2,8 @@
 //!
 //! Type codes are grouped by purpose: 0x01-0x0F session, 0x10-0x1F lobby,
 //! 0x20-0x2F room, 0x30-0x3F game, 0x40-0x4F spectating, 0x50-0x5F chat,
-//! 0x60-0x6F presence and notifications, 0x70-0x7F WebRTC signaling. Codes up
+//! 0x60-0x6F presence and notifications, 0x70-0x7F WebRTC signaling,
+//! 0x80-0x8F match history and replays. Codes up
 //! to 0xFF are core; 0x100-0x3FFF are for optional extensions that a receiver
 //! skips when it does not know them.
 
@@ -717,6 +718,71 @@ messages! {
     0x73 both RtcHangup {
         peer: u64,
         call_id: u32,
+    }
+
+    // ---- Match history and replays ----
+    // The answers carry the JSON bodies of the REST routes as text (the
+    // shapes of docs/openapi.yaml); a failed request is answered Error,
+    // its text starting with "request <request_id>: ".
+
+    /// Asks for a page of a player's matches, newest first; answered with
+    /// HistoryPage (the body of GET /api/players/{id}/matches).
+    0x80 client HistoryRequest {
+        /// Chosen by the client, echoed in the answer.
+        request_id: u32,
+        /// The player; 0 for the session's own account.
+        player_id: u64,
+        /// The next_cursor of the page before; 0 for the newest matches.
+        cursor: u64,
+        /// Matches wanted, 1 to MAX_HISTORY_PAGE (the page may hold fewer).
+        limit: u8,
+        /// Only matches of this mode ("versus", "solo"); empty for any.
+        mode: Text<MAX_NAME_LEN>,
+        /// Only matches of this game ("tetris"); empty for any.
+        game: Text<MAX_NAME_LEN>,
+    }
+
+    /// A page of a player's matches.
+    0x81 server HistoryPage {
+        request_id: u32,
+        /// `{"matches": [...], "next_cursor"}` as GET /api/players/{id}/matches answers.
+        matches_json: Text<MAX_HISTORY_JSON_LEN>,
+        /// The cursor of the next page; 0 when this is the last.
+        next_cursor: u64,
+    }
+
+    /// Asks for one match with every seat; answered with MatchDetail.
+    0x82 client MatchRequest {
+        /// Chosen by the client, echoed in the answer.
+        request_id: u32,
+        match_id: u64,
+    }
+
+    /// One match.
+    0x83 server MatchDetail {
+        request_id: u32,
+        /// The match as GET /api/matches/{id} answers.
+        match_json: Text<MAX_HISTORY_JSON_LEN>,
+    }
+
+    /// Asks for a chunk of a match's replay: its events after the stream
+    /// sequence `after`; answered with ReplayChunk.
+    0x84 client ReplayRequest {
+        /// Chosen by the client, echoed in the answer.
+        request_id: u32,
+        match_id: u64,
+        /// The next_after of the chunk before; 0 for the first chunk.
+        after: u64,
+    }
+
+    /// A chunk of a match's replay, as many events as fit.
+    0x85 server ReplayChunk {
+        request_id: u32,
+        /// `{"match", "events", "moments", "next_after"}` as
+        /// GET /api/matches/{id}/replay answers.
+        page_json: Text<MAX_HISTORY_JSON_LEN>,
+        /// The `after` of the next chunk; 0 when this is the last.
+        next_after: u64,
     }
 }
 

@@ -39,6 +39,8 @@ pub fn limits() -> Vec<(&'static str, usize, &'static str)> {
         ("MAX_SDP_LEN", MAX_SDP_LEN, "SDP offers and answers"),
         ("MAX_ICE_CANDIDATE_LEN", MAX_ICE_CANDIDATE_LEN, "ICE candidates"),
         ("MAX_SDP_MID_LEN", MAX_SDP_MID_LEN, "ICE media ids"),
+        ("MAX_HISTORY_JSON_LEN", MAX_HISTORY_JSON_LEN, "history, match and replay JSON text"),
+        ("MAX_HISTORY_PAGE", MAX_HISTORY_PAGE, "matches per HistoryRequest"),
         ("MAX_ROOM_PLAYERS", MAX_ROOM_PLAYERS, "players per room"),
         ("MAX_ROOM_LIST", MAX_ROOM_LIST, "rooms per RoomList"),
         ("MAX_INPUT_REDUNDANCY", MAX_INPUT_REDUNDANCY, "inputs per Input message"),

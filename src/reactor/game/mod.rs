@@ -15,6 +15,7 @@
 //! owners. It is eventually consistent: a quick join may pick a room that
 //! filled a moment ago; the owner refuses and the joiner gets RoomFull.
 
+pub mod history_reads;
 pub mod hosted;
 pub mod outbox;
 pub mod resume;
@@ -24,6 +25,7 @@ use std::collections::HashMap;
 
 use slab::Slab;
 
+use self::history_reads::{HistoryRead, Refusal, HISTORY_ANSWER_TIMEOUT_MS, MAX_HISTORY_IN_FLIGHT};
 use self::hosted::{text, Effects, HistorySink, HostedRoom, WireGame};
 use self::outbox::{HostMessage, HostOutput, Listing, Outbox, RoomCommand, Ticket};
 use self::resume::ResumeKeys;
@@ -39,6 +41,7 @@ use crate::reactor::web::{self, ServerFacts, WebResponse};
 use crate::services::api::lobby::{LobbyRefusal, QueueView, RESERVATION_TTL_MS};
 use crate::services::api::{
     Account, ApiFrontend, Lobby, LobbyAnswer, LobbyCall, LobbyReply, RoomSettings, RoomView,
+    Verdict,
 };
 use crate::services::matchmaking::{MatchSeat, QueueError, QuickMatch, MATCHED_KEEP_MS};
 use crate::sim::arena::Arena;
@@ -107,6 +110,12 @@ struct SessionInfo {
     nickname: String,
     /// The room the session plays or watches in (owned by any shard).
     room: Option<u64>,
+    /// The account the session signed in with (an access token in Hello):
+    /// its history is the HistoryRequest's player 0. `None` for a guest
+    /// (and a resumed session: the resume token does not say).
+    account: Option<u64>,
+    /// History reads waiting for the workers: (request id, since ms).
+    reads: arrayvec::ArrayVec<(u32, u64), MAX_HISTORY_IN_FLIGHT>,
 }
 
 /// Counters for /api/stats and tests.
@@ -264,6 +273,9 @@ impl GameHost {
         let player_id = info.player_id;
         let current = info.room;
         let code = message.code();
+        if let Some(read) = history_reads::history_read(&message, info.account) {
+            return self.on_history_read(session, read, now);
+        }
         match message {
             Message::RoomListRequest(request) => self.send_room_list(session, request.game),
             Message::RoomCreate(create) => self.create_and_join(session, &create, now),
@@ -328,6 +340,83 @@ impl GameHost {
                 self.error(session, ErrorCode::UnexpectedMessage, other.code(), &text);
             }
         }
+    }
+
+    /// A history read: refused here, or submitted to the storage workers
+    /// (within the session's in-flight bound and the account's rate
+    /// limit), whose answer comes back as [`HostMessage::HistoryAnswer`].
+    fn on_history_read(
+        &mut self,
+        session: SessionRef,
+        read: Result<HistoryRead, Refusal>,
+        now: Now,
+    ) {
+        let Some(info) = self.sessions.get_mut(&session) else { return };
+        let player_id = info.player_id;
+        let read = match read {
+            Ok(read) => read,
+            Err(refusal) => {
+                let frames = history_reads::refusal_frame(&refusal);
+                return self.outbox.deliver(session, player_id, frames, true);
+            }
+        };
+        let (request_id, code) = (read.request_id, read.code);
+        // An answer lost on the way (a full mailbox) stops counting.
+        info.reads.retain(|(_, since_ms)| now.monotonic_ms < *since_ms + HISTORY_ANSWER_TIMEOUT_MS);
+        let refusal = if info.reads.is_full() {
+            Some((ErrorCode::RateLimited, "too many history requests at once".to_owned()))
+        } else if let Some(link) = self.api.as_mut() {
+            // Guests are limited too, by keys no account has.
+            let rate_key = match info.account {
+                Some(account) => account as i64,
+                None => -1 - (player_id & i64::MAX as u64) as i64,
+            };
+            let mailbox = link.reply_to.clone();
+            let reply = Box::new(move |result| {
+                let frames = history_reads::answer_frame(request_id, code, result);
+                let message = HostMessage::HistoryAnswer { session, player_id, request_id, frames };
+                if mailbox.send(ShardMessage::Host(message)).is_err() {
+                    tracing::warn!(shard = session.shard, "history answer dropped: mailbox full");
+                }
+            });
+            let body_max = wire::MAX_HISTORY_JSON_LEN;
+            match link.frontend.submit_for_session(rate_key, read.command, body_max, now, reply) {
+                Verdict::Allowed => {
+                    info.reads.push((request_id, now.monotonic_ms));
+                    None
+                }
+                Verdict::Limited { retry_after_s } => Some((
+                    ErrorCode::RateLimited,
+                    format!("too many requests; retry after {retry_after_s} s"),
+                )),
+            }
+        } else {
+            Some((ErrorCode::UnexpectedMessage, "history is not served here".to_owned()))
+        };
+        if let Some((error, message)) = refusal {
+            let text = text(&format!("request {request_id}: {message}"));
+            let error = wire::Error { code: error as u16, in_reply_to: code, text };
+            self.outbox.send(session, player_id, &error);
+        }
+    }
+
+    /// A worker's answer to a history read: to the session, if it is
+    /// still the player's (else dropped: the session closed meanwhile).
+    fn on_history_answer(
+        &mut self,
+        session: SessionRef,
+        player_id: u64,
+        request_id: u32,
+        frames: bytes::Bytes,
+    ) {
+        let Some(info) = self.sessions.get_mut(&session) else { return };
+        if info.player_id != player_id {
+            return;
+        }
+        if let Some(index) = info.reads.iter().position(|(id, _)| *id == request_id) {
+            info.reads.remove(index);
+        }
+        self.outbox.deliver(session, player_id, frames, true);
     }
 
     fn set_room(&mut self, session: SessionRef, room: Option<u64>) {
@@ -829,6 +918,7 @@ impl Host for GameHost {
         now: Now,
     ) -> Result<Acceptance, (ErrorCode, String)> {
         let now_s = now.unix_us / 1_000_000;
+        let mut account = None;
         let (player_id, nickname, resumed) = match (&hello.resume_token, &hello.access_token) {
             (Some(token), _) => match self.resume.check(token.as_str(), now_s) {
                 Some(resumed) => (resumed.player_id, resumed.nickname, true),
@@ -839,6 +929,7 @@ impl Host for GameHost {
             },
             (None, Some(access_token)) => {
                 let (player_id, nickname) = self.account(access_token.as_str(), now)?;
+                account = Some(player_id);
                 (player_id, nickname, false)
             }
             (None, None) => {
@@ -847,8 +938,14 @@ impl Host for GameHost {
             }
         };
         let token = self.resume.issue(player_id, &nickname, now_s);
-        self.sessions
-            .insert(session, SessionInfo { player_id, nickname: nickname.clone(), room: None });
+        let info = SessionInfo {
+            player_id,
+            nickname: nickname.clone(),
+            room: None,
+            account,
+            reads: arrayvec::ArrayVec::new(),
+        };
+        self.sessions.insert(session, info);
         Ok(Acceptance {
             session_id: player_id,
             player_id,
@@ -920,6 +1017,9 @@ impl Host for GameHost {
             }
             HostMessage::CreateMatchRoom { room_id, game, seats, ttl_ms } => {
                 self.create_match_room(room_id, game, &seats, ttl_ms, now);
+            }
+            HostMessage::HistoryAnswer { session, player_id, request_id, frames } => {
+                self.on_history_answer(session, player_id, request_id, frames);
             }
         }
     }

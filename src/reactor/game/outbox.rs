@@ -151,6 +151,15 @@ pub enum HostMessage {
         seats: ArrayVec<(u64, u64), MAX_PLAYERS>,
         ttl_ms: u64,
     },
+    /// A storage worker's answer to a session's history read (HistoryPage,
+    /// MatchDetail, ReplayChunk or Error, encoded), for the session's own
+    /// shard; dropped when the session has gone.
+    HistoryAnswer {
+        session: SessionRef,
+        player_id: u64,
+        request_id: u32,
+        frames: Bytes,
+    },
 }
 
 #[derive(Debug)]

@@ -80,6 +80,29 @@ impl ApiWorker {
         }
     }
 
+    /// Runs a read whose JSON body must stay within `body_max` bytes (a
+    /// protocol frame): a history page or a replay page too long is read
+    /// again with half the limit, down to one item; whatever is still too
+    /// long is answered as it is, for the caller to refuse.
+    pub fn execute_within(
+        &mut self,
+        mut command: Command,
+        now_ms: i64,
+        body_max: usize,
+    ) -> WebResponse {
+        loop {
+            let response = self.execute(command.clone(), now_ms);
+            if response.status != 200 || response.body.len() <= body_max {
+                return response;
+            }
+            match &mut command {
+                Command::PlayerMatches { query, .. } if query.limit > 1 => query.limit /= 2,
+                Command::MatchReplay { query, .. } if query.limit > 1 => query.limit /= 2,
+                _ => return response,
+            }
+        }
+    }
+
     fn run(&mut self, command: Command, now_ms: i64) -> Result<WebResponse, AccountError> {
         let store = match &mut self.store {
             Ok(store) => store.as_mut(),
@@ -267,4 +290,69 @@ fn leaderboard_json(game: &str, limit: u32, offset: u64, entries: &[LeaderboardE
         })
         .collect();
     json!({ "game": game, "limit": limit, "offset": offset, "entries": entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::auth::password::PasswordParams;
+    use crate::services::store::sqlite::SqliteStore;
+
+    const NOW_MS: i64 = 1_700_000_000_000;
+
+    fn worker() -> ApiWorker {
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        store.migrate(1).unwrap();
+        let params = PasswordParams { memory_kib: 1_024, iterations: 1, parallelism: 1 };
+        ApiWorker {
+            store: Ok(Box::new(store)),
+            passwords: Arc::new(PasswordHasher::new(params).unwrap()),
+            keys: Arc::new(JwtKeys::generate()),
+            events: None,
+        }
+    }
+
+    fn body(response: &WebResponse) -> Value {
+        serde_json::from_slice(&response.body).unwrap()
+    }
+
+    /// A history page too long for its bound is read again with half the
+    /// limit until it fits (the cursor then follows the smaller page); a
+    /// single match still too long comes back as it is, for the caller.
+    #[test]
+    fn reads_within_a_size_are_made_smaller_until_they_fit() {
+        let mut worker = worker();
+        let guest = worker.execute(Command::Guest { nickname: "sizer".into() }, NOW_MS);
+        let user_id: i64 = body(&guest)["user"]["id"].as_str().unwrap().parse().unwrap();
+        for index in 0..8 {
+            let result = SoloResult {
+                game: "tetris".into(),
+                score: 100 + index,
+                lines: 40,
+                level: 2,
+                pieces: 100,
+                duration_ms: 60_000,
+                seed: 0,
+            };
+            let stored = worker.execute(Command::SoloResult { user_id, result }, NOW_MS + index);
+            assert_eq!(stored.status, 201);
+        }
+        let command = Command::PlayerMatches { id: user_id, query: HistoryQuery::newest(8) };
+        let whole = worker.execute(command.clone(), NOW_MS);
+        assert_eq!(body(&whole)["matches"].as_array().unwrap().len(), 8);
+
+        let bound = whole.body.len() / 3;
+        let fitted = worker.execute_within(command.clone(), NOW_MS, bound);
+        assert!(fitted.status == 200 && fitted.body.len() <= bound);
+        let page = body(&fitted);
+        let matches = page["matches"].as_array().unwrap();
+        assert_eq!(matches.len(), 2, "8, then 4, then 2 matches");
+        assert_eq!(page["next_cursor"], matches[1]["id"]);
+        assert_eq!(matches[..], body(&whole)["matches"].as_array().unwrap()[..2]);
+
+        let over = worker.execute_within(command, NOW_MS, 10);
+        assert_eq!(body(&over)["matches"].as_array().unwrap().len(), 1);
+        let unknown = worker.execute_within(Command::Match { id: 1 }, NOW_MS, 10);
+        assert_eq!(unknown.status, 404, "errors are answered at once");
+    }
 }

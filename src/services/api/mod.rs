@@ -41,7 +41,8 @@ use crate::services::pool::{JobError, PoolConfig, PoolError, WorkerPool};
 use crate::services::store::migrate::open_store;
 use crate::services::store::{ProfileFields, StoreError, BIO_LEN_MAX, LEADERBOARD_PAGE_MAX};
 use cors::CorsPolicy;
-use limiter::{Rate, RateLimiter, Verdict};
+pub use limiter::Verdict;
+use limiter::{Rate, RateLimiter};
 use routes::{Route, RouteError};
 
 /// Largest request body the API reads; more is 413.
@@ -262,6 +263,35 @@ impl ApiFrontend {
             answer,
         );
         None
+    }
+
+    /// A protocol session's read (a history page, a match, a replay page):
+    /// the per-account rate limit (`rate_key`: the account id, or any
+    /// negative key for a guest), then a job on the storage workers whose
+    /// JSON body stays within `body_max` bytes (see
+    /// [`ApiWorker::execute_within`]), run by the pool's deadline. `reply`
+    /// gets the answer exactly once, unless the rate limit refuses: then
+    /// it is dropped uncalled and `Limited` returned.
+    pub fn submit_for_session(
+        &mut self,
+        rate_key: i64,
+        command: Command,
+        body_max: usize,
+        now: Now,
+        reply: crate::services::pool::Reply<WebResponse>,
+    ) -> Verdict {
+        self.sweep(now.monotonic_ms);
+        let verdict = self.per_account.check(rate_key, now.monotonic_ms);
+        if verdict != Verdict::Allowed {
+            return verdict;
+        }
+        let deadline = Instant::now() + Duration::from_millis(self.shared.config.job_deadline_ms);
+        self.shared.pool.submit(
+            deadline,
+            move |worker: &mut ApiWorker| worker.execute_within(command, unix_ms(), body_max),
+            reply,
+        );
+        Verdict::Allowed
     }
 
     /// Everything before the job: what to run, or the answer.
