@@ -65,7 +65,7 @@ fuzz:
 ## separate processes, pinned to different cores) and the REST API under wrk;
 ## reports under target/criterion and target/bench
 bench: build
-	$(CARGO) bench --bench wire --bench sim_tetris --bench sim_arena --bench reactor_echo --bench auth --bench event_log
+	$(CARGO) bench --bench wire --bench sim_tetris --bench sim_arena --bench reactor_echo --bench auth --bench event_log --bench history
 	python3 scripts/bench-load.py --out target/bench
 	python3 scripts/bench-api.py --out target/bench
 
