@@ -205,12 +205,15 @@ fn run(
                 }
             }
             backoff.reset();
-            if let Err(error) = source.ack(event.seq) {
-                // Redelivered later; the handler is idempotent.
+            stats.lag_ms.store(unix_ms() - event.time_ms, Ordering::Relaxed);
+        }
+        // Acks are cumulative: the batch's last event acknowledges it all.
+        if let Some(last) = batch.last() {
+            if let Err(error) = source.ack(last.seq) {
+                // Redelivered later; the handlers are idempotent.
                 backoff.wait(name, "acknowledging failed", &error, stop);
             }
-            stats.last_seq.store(event.seq, Ordering::Relaxed);
-            stats.lag_ms.store(unix_ms() - event.time_ms, Ordering::Relaxed);
+            stats.last_seq.store(last.seq, Ordering::Relaxed);
         }
     }
     if let Some(mut source) = consumer {

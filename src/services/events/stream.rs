@@ -94,7 +94,8 @@ pub trait EventConsumer: Send {
         wait: Duration,
         out: &mut Vec<StoredEvent>,
     ) -> Result<(), StreamError>;
-    /// The event with this sequence is done with.
+    /// The event with this sequence, and every one fetched before it, is
+    /// done with (cumulative: one ack per batch suffices).
     fn ack(&mut self, seq: u64) -> Result<(), StreamError>;
     /// Makes the acknowledgements durable (at stop; the embedded adapter
     /// saves its position at most every [`CURSOR_SAVE_EVERY`] otherwise).
