@@ -61,7 +61,8 @@ fuzz:
 	bash scripts/fuzz.sh 600
 
 ## bench: criterion benchmarks of every hot path (codec, simulation, reactor
-## echo, tokens and passwords), then the capacity scenarios (server and bots as
+## echo, tokens and passwords, the event log, match history on JetStream and
+## Postgres), then the capacity scenarios (server and bots as
 ## separate processes, pinned to different cores) and the REST API under wrk;
 ## reports under target/criterion and target/bench
 bench: build
