@@ -648,10 +648,22 @@ fn json_body<T: serde::de::DeserializeOwned>(request: &HttpRequest<'_>) -> Resul
         return Err(WebResponse::error(415, "unsupported_media_type", message));
     }
     serde_json::from_slice(request.body).map_err(|error| {
-        let mut message = error.to_string();
-        message.truncate(200);
-        bad_request("invalid_json", &message)
+        let message = error.to_string();
+        bad_request("invalid_json", clipped(&message, JSON_ERROR_LEN_MAX))
     })
+}
+
+/// Longest parser message an invalid_json answer quotes, in bytes.
+const JSON_ERROR_LEN_MAX: usize = 200;
+
+/// At most `max` bytes of `text`, cut at a character boundary (the
+/// message may quote the client's own multi-byte text).
+fn clipped(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn profile_fields(body: ProfileBody) -> Result<ProfileFields, WebResponse> {
@@ -742,5 +754,34 @@ fn log_deferred(request_id: &str, method: &str, path: &str, status: u16, elapsed
         tracing::warn!(request_id, method, path, status, elapsed_ms, "api request failed");
     } else {
         tracing::debug!(request_id, method, path, status, elapsed_ms, "api request");
+    }
+}
+
+#[cfg(test)]
+mod json_body_tests {
+    use super::*;
+
+    /// Found by schemathesis: a parser message quoting a long non-ASCII
+    /// field name was cut inside a character, and the shard panicked.
+    #[test]
+    fn a_parser_message_is_cut_at_a_character_boundary() {
+        let field = "é".repeat(150);
+        let body = format!("{{\"{field}\": null}}");
+        let headers = [("content-type".to_owned(), Bytes::from_static(b"application/json"))];
+        let request = HttpRequest {
+            method: "POST",
+            path: "/api/auth/login",
+            query: None,
+            headers: crate::proto::http::Headers::Http1(&headers),
+            body: body.as_bytes(),
+            peer: "127.0.0.1:9".parse().unwrap(),
+        };
+        let refused = json_body::<CredentialsBody>(&request).err().expect("an unknown field");
+        assert_eq!(refused.status, 400);
+        let answer: serde_json::Value = serde_json::from_slice(&refused.body).unwrap();
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.len() <= JSON_ERROR_LEN_MAX && message.starts_with("unknown field"));
+        assert_eq!(clipped("aé", 2), "a");
+        assert_eq!(clipped("abc", 200), "abc");
     }
 }
