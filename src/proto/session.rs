@@ -137,6 +137,8 @@ pub struct Session {
     next_ping_ms: u64,
     ping_in_flight: Option<Ping>,
     rtt: Option<RttEstimate>,
+    /// An event was polled since the last server Ping.
+    events_polled: bool,
 }
 
 /// Finished datagrams held for the driver; past it, unreliable messages are
@@ -166,6 +168,7 @@ impl Session {
             next_ping_ms: 0,
             ping_in_flight: None,
             rtt: None,
+            events_polled: false,
         }
     }
 
@@ -328,15 +331,29 @@ impl Session {
             return;
         }
         self.next_ping_ms = now.monotonic_ms + interval;
+        self.release_idle_buffers();
         let id = self.ping_in_flight.as_ref().map_or(1, |ping| ping.id.wrapping_add(1));
         let ping = Ping { id, sent_us: now.unix_us };
         encode_frame(&ping, &mut self.outbox);
         self.ping_in_flight = Some(ping);
     }
 
+    /// An idle session gives back its event queue: the queue's elements are
+    /// whole messages (hundreds of bytes each), and a session that only
+    /// exchanges heartbeats would hold them for its whole life. A queue in
+    /// use between two Pings is kept, so busy sessions do not allocate.
+    fn release_idle_buffers(&mut self) {
+        if !self.events_polled && self.events.is_empty() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        self.events_polled = false;
+    }
+
     /// Accepts the session after `SessionEvent::Hello`: sends Welcome.
     pub fn accept(&mut self, acceptance: Acceptance) {
         assert_eq!(self.state, State::Authenticating, "accept without a pending Hello");
+        // The Hello was the event; what counts from here is later traffic.
+        self.events_polled = false;
         let welcome = Welcome {
             version: self.version,
             capabilities: self.capabilities,
@@ -522,7 +539,9 @@ impl Session {
     /// The next event for the application.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        self.events_polled |= event.is_some();
+        event
     }
 
     /// Everything queued for the reliable stream, as one buffer of frames.
@@ -715,6 +734,26 @@ mod tests {
         assert!(
             matches!(sent(&mut session).last(), Some(Message::Bye(bye)) if bye.code == ErrorCode::Timeout as u16)
         );
+    }
+
+    #[test]
+    fn an_idle_session_gives_back_its_event_queue_at_the_next_ping() {
+        let mut session = established();
+        assert!(session.events.capacity() > 0, "the Hello event grew the queue");
+        // Busy: an event polled since the last Ping keeps the queue.
+        session.handle_frame(&body(RoomReady { ready: true }), at(2));
+        assert!(matches!(session.poll_event(), Some(SessionEvent::Message(_))));
+        session.handle_timeout(at(5_001));
+        assert!(matches!(sent(&mut session).last(), Some(Message::Ping(_))));
+        assert!(session.events.capacity() > 0, "kept while in use");
+        // Quiet for a whole interval (heartbeats only): given back.
+        session.handle_frame(&body(Ping { id: 1, sent_us: 1 }), at(6_000));
+        session.handle_timeout(at(10_001));
+        assert!(matches!(sent(&mut session).last(), Some(Message::Ping(_))));
+        assert_eq!(session.events.capacity(), 0, "released while idle");
+        // And grows again on the next message.
+        session.handle_frame(&body(RoomReady { ready: false }), at(10_002));
+        assert!(matches!(session.poll_event(), Some(SessionEvent::Message(_))));
     }
 
     #[test]

@@ -50,15 +50,12 @@ use super::stream::{self as uni, UniStreamHeaderReader, UniStreamKind};
 
 /// Our control stream: the first server-initiated unidirectional stream.
 pub const CONTROL_STREAM_ID: u64 = 3;
-/// Our QPACK encoder stream (nothing is ever written after its type).
-pub const QPACK_ENCODER_STREAM_ID: u64 = 7;
-/// Our QPACK decoder stream (nothing is ever written after its type).
-pub const QPACK_DECODER_STREAM_ID: u64 = 11;
-const LOCAL_STREAMS: [(u64, u64); 3] = [
-    (CONTROL_STREAM_ID, uni::CONTROL),
-    (QPACK_ENCODER_STREAM_ID, uni::QPACK_ENCODER),
-    (QPACK_DECODER_STREAM_ID, uni::QPACK_DECODER),
-];
+/// The streams we open. No QPACK encoder or decoder stream: we use no
+/// dynamic table and allow the peer none (QPACK_MAX_TABLE_CAPACITY 0),
+/// so neither would ever carry an instruction, and RFC 9204 §4.2 lets an
+/// endpoint skip both then. Each stream costs every connection memory for
+/// its whole life, in quiche's stream map and in ours.
+const LOCAL_STREAMS: [(u64, u64); 1] = [(CONTROL_STREAM_ID, uni::CONTROL)];
 
 /// Peer streams tracked at once.
 pub const MAX_STREAMS: usize = 256;
@@ -191,12 +188,15 @@ fn share(arena: &mut BytesMut, data: &[u8]) -> Bytes {
 pub enum H3Event {
     /// A complete request other than CONNECT: answer with
     /// [`H3Connection::respond`] or [`H3Connection::reject_request`].
-    Request { stream_id: u64, head: RequestHead, body: Vec<u8> },
+    // The heads are boxed: the event queue's elements are as large as the
+    // largest event, and the queue keeps its allocation for the life of
+    // the connection (datagrams and stream data pass through it).
+    Request { stream_id: u64, head: Box<RequestHead>, body: Vec<u8> },
     /// An extended CONNECT asking for a WebTransport session (the peer's
     /// SETTINGS allow WebTransport). Path and origin policy is the
     /// caller's: [`H3Connection::accept_webtransport`] or
     /// [`H3Connection::reject_request`].
-    WebTransportConnect { stream_id: u64, head: RequestHead },
+    WebTransportConnect { stream_id: u64, head: Box<RequestHead> },
     /// The client opened a bidirectional stream of an accepted session.
     WebTransportStream { session_id: u64, stream_id: u64 },
     /// The client opened a unidirectional stream of an accepted session.
@@ -1193,7 +1193,7 @@ impl H3Connection {
         };
         let stream_id = slot.stream_id;
         if settings.supports_webtransport() {
-            self.events.push_back(H3Event::WebTransportConnect { stream_id, head: *head });
+            self.events.push_back(H3Event::WebTransportConnect { stream_id, head });
             return;
         }
         self.session = None;
@@ -1297,7 +1297,8 @@ impl H3Connection {
         let state = match &self.peer_settings {
             None => SlotState::AwaitingSettings(Box::new(head)),
             Some(settings) if settings.supports_webtransport() => {
-                self.events.push_back(H3Event::WebTransportConnect { stream_id, head });
+                self.events
+                    .push_back(H3Event::WebTransportConnect { stream_id, head: Box::new(head) });
                 SlotState::Pending
             }
             Some(_) => return answer_early(io, 400),
@@ -1382,7 +1383,7 @@ impl H3Connection {
             Phase::Body { head, body, .. } => {
                 self.body_bytes -= body.len();
                 request.phase = Phase::Answering;
-                self.events.push_back(H3Event::Request { stream_id, head, body });
+                self.events.push_back(H3Event::Request { stream_id, head: Box::new(head), body });
             }
             Phase::Connect { answered, .. } => {
                 self.end_session_by_peer(stream_id, 0, String::new());
@@ -1870,8 +1871,8 @@ mod tests {
         };
         assert_eq!(settings, Settings::server());
         assert!(input.is_empty());
-        assert_eq!(harness.quic.out(QPACK_ENCODER_STREAM_ID).data, [0x02]);
-        assert_eq!(harness.quic.out(QPACK_DECODER_STREAM_ID).data, [0x03]);
+        // No QPACK streams of ours: only the control stream was opened.
+        assert_eq!(harness.quic.outbound.keys().copied().collect::<Vec<_>>(), [CONTROL_STREAM_ID]);
         assert!(harness.h3.peer_settings().unwrap().supports_webtransport());
         assert_eq!(harness.closed_with(), None);
     }
@@ -1894,7 +1895,7 @@ mod tests {
         assert!(harness.run().is_empty());
         let (status, body, fin) = response(harness.quic.out(0));
         assert_eq!((status, &body[..], fin), (Some(200), &b"{\"status\":\"ok\"}"[..], true));
-        assert_eq!(harness.h3.stream_count(), 6, "only the critical streams are left");
+        assert_eq!(harness.h3.stream_count(), 4, "only the critical streams are left");
         assert_eq!(harness.h3.active_requests(), 0);
     }
 
@@ -1995,7 +1996,7 @@ mod tests {
         assert_eq!(harness.h3.send_wt_stream(4, b"late", false), Err(CommandError::UnknownStream));
         harness.quic.push_fin(0);
         assert!(harness.run().is_empty(), "no second SessionClosed");
-        assert_eq!(harness.h3.stream_count(), 6);
+        assert_eq!(harness.h3.stream_count(), 4);
         // The slot is free again: a new session may be asked for.
         harness.quic.push(8, &connect("/wt"));
         assert!(matches!(&harness.run()[..], [H3Event::WebTransportConnect { stream_id: 8, .. }]));
@@ -2041,7 +2042,7 @@ mod tests {
         harness.quic.push(0, &close_capsule(7, ""));
         harness.quic.push_fin(0);
         assert!(harness.run().is_empty());
-        assert_eq!(harness.h3.stream_count(), 6);
+        assert_eq!(harness.h3.stream_count(), 4);
         assert_eq!(harness.closed_with(), None);
     }
 
@@ -2201,7 +2202,11 @@ mod tests {
             (Some(rejected), Some(rejected))
         );
         assert_eq!(harness.quic.stopped(14), Some(rejected));
-        assert_eq!(harness.h3.stream_count(), 6, "our three and the client's three critical ones");
+        assert_eq!(
+            harness.h3.stream_count(),
+            4,
+            "our control stream and the client's three critical ones"
+        );
         assert_eq!(harness.closed_with(), None);
         // A session id that cannot be a CONNECT stream is an ID error.
         harness.quic.push(8, &wt_bidi(0, b"")[..2]);
@@ -2239,7 +2244,7 @@ mod tests {
         assert!(harness.run().is_empty());
         assert_eq!(harness.quic.out(8).reset, Some(ErrorCode::REQUEST_INCOMPLETE.0));
         assert_eq!(harness.closed_with(), None);
-        assert_eq!(harness.h3.stream_count(), 3);
+        assert_eq!(harness.h3.stream_count(), 1);
 
         // Bodies buffered across requests are bounded too.
         let config = H3Config { max_buffered_body_len: 15, ..H3Config::default() };
@@ -2431,7 +2436,7 @@ mod tests {
         harness.quic.push_fin(22);
         assert!(harness.run().is_empty());
         assert_eq!(harness.quic.stopped(18), Some(uni::UNKNOWN_STREAM_CODE.0));
-        assert_eq!(harness.h3.stream_count(), 6);
+        assert_eq!(harness.h3.stream_count(), 4);
         assert_eq!(harness.closed_with(), None);
     }
 
