@@ -10,6 +10,8 @@
 //! Cancellation is lazy: re-arming a key bumps its generation, and stale
 //! entries are dropped when their slot comes round.
 
+use std::cell::Cell;
+
 /// Slots in the wheel; a power of two so the slot is a mask of the tick.
 pub const WHEEL_SLOTS: usize = 512;
 /// Width of one slot, milliseconds. QUIC timers are rounded up to it.
@@ -58,13 +60,21 @@ pub struct TimerWheel {
     slots: Vec<Vec<Entry>>,
     /// Per key (indexed by owner and kind): generation and deadline.
     keys: Vec<KeyState>,
-    /// The next tick (in slots) not yet processed.
+    /// The tick (in slots) expiry has reached: every earlier slot is done,
+    /// this one is looked at again on each expiry.
     cursor_tick: u64,
     /// Entries in the slots, stale ones included.
     entries: usize,
     armed: usize,
     /// Scratch space for expiry, kept to avoid allocating per call.
     due: Vec<Entry>,
+    /// A deadline no later than every armed timer's (or than the end of
+    /// the wheel's turn, when none is armed within it), from the last scan
+    /// of `timeout_ms`, lowered by every `arm` since: the loop asks for its
+    /// timeout on every turn, and a scan visits up to a whole turn of
+    /// slots, stale entries included. Cancelling leaves it early, which
+    /// only wakes the loop once for nothing; expiry past it clears it.
+    earliest_hint_ms: Cell<Option<u64>>,
 }
 
 impl TimerWheel {
@@ -76,6 +86,7 @@ impl TimerWheel {
             entries: 0,
             armed: 0,
             due: Vec::new(),
+            earliest_hint_ms: Cell::new(None),
         }
     }
 
@@ -115,6 +126,9 @@ impl TimerWheel {
         }
         state.generation = state.generation.wrapping_add(1);
         state.deadline_ms = Some(deadline_ms);
+        if let Some(hint) = self.earliest_hint_ms.get() {
+            self.earliest_hint_ms.set(Some(hint.min(deadline_ms)));
+        }
         let generation = state.generation;
         // A deadline already past fires at the next expiry.
         let tick = (deadline_ms / SLOT_MS).max(self.cursor_tick);
@@ -148,6 +162,17 @@ impl TimerWheel {
         if self.armed == 0 {
             return None;
         }
+        if let Some(hint) = self.earliest_hint_ms.get() {
+            return Some(hint.saturating_sub(now_ms));
+        }
+        let deadline_ms = self.scan_earliest();
+        self.earliest_hint_ms.set(Some(deadline_ms));
+        Some(deadline_ms.saturating_sub(now_ms))
+    }
+
+    /// The earliest deadline of an armed timer within one turn of the
+    /// wheel, else the end of that turn.
+    fn scan_earliest(&self) -> u64 {
         let horizon_ms = (self.cursor_tick + WHEEL_SLOTS as u64) * SLOT_MS;
         for offset in 0..WHEEL_SLOTS as u64 {
             let slot = &self.slots[((self.cursor_tick + offset) as usize) & (WHEEL_SLOTS - 1)];
@@ -157,25 +182,36 @@ impl TimerWheel {
                 .map(|entry| entry.deadline_ms)
                 .min();
             if let Some(deadline_ms) = earliest {
-                return Some(deadline_ms.saturating_sub(now_ms));
+                return deadline_ms;
             }
         }
-        Some(horizon_ms.saturating_sub(now_ms))
+        horizon_ms
     }
 
     /// Moves the wheel to `now_ms` and calls `fire` for every timer due, in
     /// deadline order. A fired key is disarmed before `fire` runs, so `fire`
     /// may re-arm it.
     pub fn expire(&mut self, now_ms: u64, mut fire: impl FnMut(TimerKey, u64)) {
+        if self.earliest_hint_ms.get().is_some_and(|hint| hint > now_ms) {
+            // Nothing armed is due before the hint: only stale entries
+            // could be collected, and they can wait for a later turn. The
+            // cursor stays; the next expiry walks the slots skipped here.
+            return;
+        }
+        self.earliest_hint_ms.set(None);
         let now_tick = now_ms / SLOT_MS;
         // After a long pause one turn visits every slot; more would repeat it.
         let last_tick = now_tick.min(self.cursor_tick + WHEEL_SLOTS as u64 - 1);
         let mut due = std::mem::take(&mut self.due);
-        while self.cursor_tick <= last_tick {
+        // Slots before the current tick are done with; the current tick's
+        // slot is looked at again on every call, since a timer armed
+        // during this tick with a deadline already past goes there.
+        while self.cursor_tick < last_tick {
             self.collect_due(now_ms, &mut due);
             self.cursor_tick += 1;
         }
-        self.cursor_tick = self.cursor_tick.max(now_tick + 1);
+        self.collect_due(now_ms, &mut due);
+        self.cursor_tick = self.cursor_tick.max(now_tick);
         due.sort_unstable_by_key(|entry| entry.deadline_ms);
         for entry in due.drain(..) {
             if let Some(state) = self.keys.get_mut(entry.key.index()) {
@@ -284,5 +320,68 @@ mod tests {
             }
         }
         assert_eq!(ticks, vec![33, 66, 99]);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Arm { owner: u32, after_ms: u64 },
+        Cancel { owner: u32 },
+        Advance { ms: u64 },
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            // Deadlines from the past to beyond one turn of the wheel.
+            (0..8u32, 0..1_500u64).prop_map(|(owner, after_ms)| Op::Arm { owner, after_ms }),
+            (0..8u32).prop_map(|owner| Op::Cancel { owner }),
+            prop_oneof![0..3u64, 0..40u64, 0..2_000u64].prop_map(|ms| Op::Advance { ms }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Against a plain map of deadlines: expiry fires exactly the armed
+        /// timers that are due, and the loop's timeout never sleeps past the
+        /// earliest deadline (the cached hint may only wake it early).
+        #[test]
+        fn the_wheel_agrees_with_a_map_of_deadlines(
+            ops in proptest::collection::vec(op(), 1..300),
+        ) {
+            let mut wheel = TimerWheel::new(1_000);
+            let mut model = std::collections::BTreeMap::new();
+            let mut now = 1_000u64;
+            for op in ops {
+                match op {
+                    Op::Arm { owner, after_ms } => {
+                        // Some deadlines are already past when armed.
+                        let deadline = (now + after_ms).saturating_sub(100);
+                        wheel.arm(key(owner), deadline).unwrap();
+                        model.insert(owner, deadline);
+                    }
+                    Op::Cancel { owner } => {
+                        wheel.cancel(key(owner));
+                        model.remove(&owner);
+                    }
+                    Op::Advance { ms } => now += ms,
+                }
+                let mut fired = expire(&mut wheel, now);
+                fired.sort_unstable();
+                let mut due: Vec<(u32, u64)> =
+                    model.iter().filter(|(_, &d)| d <= now).map(|(&o, &d)| (o, d)).collect();
+                due.sort_unstable();
+                model.retain(|_, deadline| *deadline > now);
+                proptest::prop_assert_eq!(fired, due);
+                proptest::prop_assert_eq!(wheel.len(), model.len());
+                match (wheel.timeout_ms(now), model.values().min()) {
+                    (None, None) => {}
+                    (Some(timeout), Some(&earliest)) => {
+                        proptest::prop_assert!(now + timeout <= earliest, "slept past a deadline");
+                    }
+                    (timeout, earliest) => {
+                        proptest::prop_assert!(false, "timeout {timeout:?}, earliest {earliest:?}");
+                    }
+                }
+            }
+        }
     }
 }
