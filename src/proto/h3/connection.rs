@@ -35,7 +35,7 @@
 //!
 //! Runs on the shard that owns the connection; holds no shared state.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 use thiserror::Error;
@@ -47,6 +47,7 @@ use super::headers::{self, HeadersError, RequestHead};
 use super::qpack::{DecodeLimits, DecoderStreamReader, EncoderStreamReader};
 use super::settings::Settings;
 use super::stream::{self as uni, UniStreamHeaderReader, UniStreamKind};
+use super::stream_table::StreamTable;
 
 /// Our control stream: the first server-initiated unidirectional stream.
 pub const CONTROL_STREAM_ID: u64 = 3;
@@ -416,7 +417,7 @@ fn answer_early(io: &mut StreamIo, status: u16) {
 #[derive(Debug)]
 pub struct H3Connection {
     config: H3Config,
-    streams: HashMap<u64, Stream>,
+    streams: StreamTable<Stream>,
     /// Streams with output or actions for QUIC, in the order they got them.
     flush_queue: Vec<u64>,
     events: VecDeque<H3Event>,
@@ -453,7 +454,7 @@ impl H3Connection {
     pub fn new(config: H3Config) -> H3Connection {
         let mut connection = H3Connection {
             config,
-            streams: HashMap::new(),
+            streams: StreamTable::default(),
             flush_queue: Vec::new(),
             events: VecDeque::new(),
             readable: Vec::new(),

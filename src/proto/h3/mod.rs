@@ -44,6 +44,7 @@ pub mod headers;
 pub mod qpack;
 pub mod settings;
 pub mod stream;
+mod stream_table;
 pub mod varint;
 
 #[cfg(test)]

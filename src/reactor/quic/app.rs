@@ -209,6 +209,9 @@ impl WtSession {
             while self.session.poll_transmit().is_some() {}
             return;
         };
+        if self.pending.is_empty() && self.session.pending_bytes() == 0 {
+            return; // Nothing to say: the common case on every `process`.
+        }
         if self.output_closed || !h3.is_writable(control) {
             return self.lose_output();
         }
