@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::consumers::{HandleError, Handler};
 use super::log::StoredEvent;
 use super::moments::{moments_subject, MomentDetector, MomentOut};
+use super::parse::event_head;
 use super::projector::subject_room;
 use super::stream::{EventSink, Outgoing};
 
@@ -51,6 +52,9 @@ impl Handler for MomentPublisher {
             self.pending_seq = None;
             let room = subject_room(&event.subject)
                 .ok_or_else(|| HandleError::Skip("not a game subject".into()))?;
+            if event_head(&event.payload).is_some_and(|head| self.detector.skips(room, &head)) {
+                return Ok(()); // Not a followed Tetris match: no JSON tree built.
+            }
             let seq = room_seq(&event.msg_id).unwrap_or(event.seq);
             let value: Value = serde_json::from_slice(&event.payload)
                 .map_err(|error| HandleError::Skip(format!("not JSON: {error}")))?;

@@ -25,7 +25,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
 
-use super::parse::{event_from_json, player_table, ParseError};
+use super::parse::{event_from_json, player_table, EventHead, ParseError};
+use crate::proto::wire::GameKind;
 use crate::sim::event::{EliminationCause, EventKind};
 use crate::sim::moments::{detect_moments, Moment, MomentData, MomentState};
 
@@ -57,6 +58,8 @@ pub struct MomentStats {
     pub matches_finished: u64,
     /// Events skipped: their room's game_start was not seen.
     pub skipped_not_started: u64,
+    /// Events of matches the detector does not follow (not Tetris).
+    pub skipped_other_game: u64,
     /// Rooms dropped to keep within the bound.
     pub rooms_evicted: u64,
     /// Events that were not valid stored events.
@@ -139,6 +142,29 @@ impl MomentDetector {
     /// the room's match is still followed, except that a malformed
     /// game_start or game_end ends it. Events of a room not followed are
     /// skipped without being parsed.
+    /// Whether an event can be passed over on its head alone (see
+    /// [`event_head`]), without the whole JSON: an event of a room whose
+    /// match is not followed, or the game_start of a game other than
+    /// Tetris (moments are Tetris's). Counted as `on_event` would.
+    pub fn skips(&mut self, room_id: u64, head: &EventHead<'_>) -> bool {
+        if head.kind == "game_start" {
+            if head.game().is_none_or(|game| game == GameKind::Tetris.name()) {
+                return false;
+            }
+            // The room's previous match, if any, is over either way.
+            self.forget(room_id);
+            self.stats.events += 1;
+            self.stats.skipped_other_game += 1;
+            return true;
+        }
+        if self.rooms.contains_key(&room_id) {
+            return false;
+        }
+        self.stats.events += 1;
+        self.stats.skipped_not_started += 1;
+        true
+    }
+
     pub fn on_event(
         &mut self,
         room_id: u64,
@@ -392,6 +418,39 @@ mod tests {
         let stats = detector.stats();
         assert_eq!((stats.events, stats.moments), (events.len() as u64, out.len() as u64));
         assert_eq!((stats.matches_finished, detector.rooms()), (1, 0));
+    }
+
+    #[test]
+    fn heads_alone_pass_over_other_games_and_unfollowed_rooms() {
+        use crate::services::events::parse::event_head;
+        let events = every_moment();
+        let players = &PLAYERS[..3];
+        let bytes = |record: crate::services::events::tap::TapRecord| {
+            serde_json::to_vec(&event_json(&record)).unwrap()
+        };
+        let mut detector = MomentDetector::new();
+
+        // An arena match: its game_start and everything after are passed over.
+        let mut arena_start = record(events[0].clone(), players, 1);
+        arena_start.game = GameKind::Arena;
+        let head_bytes = bytes(arena_start);
+        let head = event_head(&head_bytes).unwrap();
+        assert_eq!((&*head.kind, head.game()), ("game_start", Some("arena")));
+        assert!(detector.skips(5, &head));
+        let lock = bytes(record(events[1].clone(), players, 2));
+        assert!(detector.skips(5, &event_head(&lock).unwrap()));
+
+        // A Tetris game_start is read whole; then its room's events are too.
+        let tetris_start = bytes(record(events[0].clone(), players, 1));
+        let head = event_head(&tetris_start).unwrap();
+        assert!(!detector.skips(6, &head));
+        let value: Value = serde_json::from_slice(&tetris_start).unwrap();
+        detector.on_event(6, 1, &value, &mut Vec::new()).unwrap();
+        assert!(!detector.skips(6, &event_head(&lock).unwrap()));
+
+        let stats = detector.stats();
+        assert_eq!((stats.skipped_other_game, stats.skipped_not_started, stats.events), (1, 1, 3));
+        assert!(event_head(b"{\"no\":\"type\"}").is_none() && event_head(b"[1]").is_none());
     }
 
     #[test]

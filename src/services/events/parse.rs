@@ -85,6 +85,37 @@ impl ParseError {
 
 type Result<T> = core::result::Result<T, ParseError>;
 
+/// A stored event's `type` and, for game_start and game_end, `data.game`,
+/// read without building the JSON tree: consumers that act on few kinds of
+/// event (the projector on game_end, the moment detector on Tetris
+/// matches) look at this first, since the log holds every input of every
+/// match. `None` when the payload is not an event object.
+pub fn event_head(payload: &[u8]) -> Option<EventHead<'_>> {
+    serde_json::from_slice(payload).ok()
+}
+
+/// What [`event_head`] reads.
+#[derive(Debug, serde::Deserialize)]
+pub struct EventHead<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    data: Option<HeadData<'a>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct HeadData<'a> {
+    #[serde(default, borrow)]
+    game: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl EventHead<'_> {
+    /// `data.game`, present on game_start and game_end.
+    pub fn game(&self) -> Option<&str> {
+        self.data.as_ref()?.game.as_deref()
+    }
+}
+
 /// The match's slot table from a stored game_start or game_end:
 /// `data.player_ids`, player ids by game slot. At most `MAX_PLAYERS`
 /// canonical decimal strings, no id twice.

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::consumers::{HandleError, Handler};
 use super::log::StoredEvent;
+use super::parse::event_head;
 use crate::services::store::{
     new_match_id, Conflict, MatchPlayer, MatchRecord, Outcome, Store, StoreError, ACCOUNT_ID_MIN,
     MATCH_ENDED_AT_MS_MAX,
@@ -136,6 +137,11 @@ fn store_error(error: StoreError) -> HandleError {
 
 impl Handler for MatchProjector {
     fn handle(&mut self, event: &StoredEvent) -> Result<(), HandleError> {
+        // Every input of every match passes here: only a game_end is parsed
+        // whole (the head alone is read without building a JSON tree).
+        if event_head(&event.payload).is_some_and(|head| head.kind != "game_end") {
+            return Ok(());
+        }
         let value: Value = serde_json::from_slice(&event.payload)
             .map_err(|error| skip(format!("not JSON: {error}")))?;
         if value.get("type").and_then(Value::as_str) != Some("game_end") {
