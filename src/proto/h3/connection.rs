@@ -449,7 +449,7 @@ impl Default for H3Connection {
 }
 
 impl H3Connection {
-    /// A connection whose control and QPACK streams are queued, to go out
+    /// A connection whose control stream is queued, to go out
     /// on the first `flush` after the QUIC handshake.
     pub fn new(config: H3Config) -> H3Connection {
         let mut connection = H3Connection {
