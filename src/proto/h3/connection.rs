@@ -1854,7 +1854,7 @@ mod tests {
     }
 
     #[test]
-    fn settings_exchange_opens_our_control_and_qpack_streams() {
+    fn settings_exchange_opens_our_control_stream_only() {
         let mut harness = Harness::new();
         harness.quic.established = false;
         assert!(harness.run().is_empty());

@@ -35,6 +35,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::crc32c::Crc32c;
@@ -166,10 +167,11 @@ pub struct EventLog {
     active: File,
     next_seq: u64,
     unsynced_since: Option<Instant>,
-    dedup: HashMap<String, u64>,
+    // One allocation per id, shared by the index and the order.
+    dedup: HashMap<Arc<str>, u64>,
     /// (time, id, seq) in append order; an entry whose id was appended
     /// again since no longer owns the id's mapping.
-    dedup_order: VecDeque<(i64, String, u64)>,
+    dedup_order: VecDeque<(i64, Arc<str>, u64)>,
     scratch: Vec<u8>,
 }
 
@@ -303,8 +305,9 @@ impl EventLog {
         segment.newest_time_ms = segment.newest_time_ms.max(time_ms);
         self.next_seq = seq + 1;
         if !msg_id.is_empty() {
-            self.dedup.insert(msg_id.to_owned(), seq);
-            self.dedup_order.push_back((time_ms, msg_id.to_owned(), seq));
+            let id: Arc<str> = Arc::from(msg_id);
+            self.dedup.insert(Arc::clone(&id), seq);
+            self.dedup_order.push_back((time_ms, id, seq));
         }
         self.unsynced_since.get_or_insert_with(Instant::now);
         match self.options.fsync {
@@ -557,7 +560,7 @@ fn scan(
     first_seq: u64,
     last: bool,
     repair: Repair,
-    recent_ids: &mut VecDeque<(i64, String, u64)>,
+    recent_ids: &mut VecDeque<(i64, Arc<str>, u64)>,
 ) -> Result<(Segment, u64), LogError> {
     let file = OpenOptions::new()
         .read(true)
@@ -605,7 +608,7 @@ fn scan(
                         recent_ids.pop_front();
                     }
                     let StoredEvent { time_ms, msg_id, seq, .. } = record.event;
-                    recent_ids.push_back((time_ms, msg_id, seq));
+                    recent_ids.push_back((time_ms, Arc::from(msg_id), seq));
                 }
                 continue;
             }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use super::json::{event_json, events_subject, message_id, GAME_END_MATCH_FIELDS};
+use super::json::{encode_event, event_json, events_subject, message_id, GAME_END_MATCH_FIELDS};
 use super::service_thread::ServiceThread;
 use super::stream::{EventSink, Outgoing, StreamError};
 use super::tap::{TapDrain, TapRecord};
@@ -38,6 +38,9 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 const WARN_EVERY: Duration = Duration::from_secs(1);
 /// Matches in progress whose start the writer remembers, at most.
 const MATCHES_TRACKED_MAX: usize = 1 << 20;
+/// Room for a typical event's JSON (an input is about 80 bytes), so most
+/// payloads are written without growing.
+const PAYLOAD_CAPACITY: usize = 128;
 
 /// Every counter of the event path, for /api/stats: what the shards
 /// handed over or dropped (queue full), what the writer stored, found
@@ -222,28 +225,22 @@ impl Writer {
     }
 
     fn encode(&mut self, record: &TapRecord) -> Option<Outgoing> {
-        let mut value = event_json(record);
-        match &record.event.kind {
-            EventKind::GameStart { seed, .. } if self.matches.len() < MATCHES_TRACKED_MAX => {
-                self.matches.insert(record.room_id, (record.time_ms, seed.to_string()));
-            }
+        let mut payload = Vec::with_capacity(PAYLOAD_CAPACITY);
+        let encoded = match &record.event.kind {
             EventKind::GameEnd { .. } => {
-                let started = self.matches.remove(&record.room_id);
-                if let Value::Object(data) = &mut value["data"] {
-                    let (started_ms, seed) = match started {
-                        Some((at, seed)) => (Value::from(at), Value::from(seed)),
-                        None => (Value::Null, Value::Null),
-                    };
-                    let [started_field, ended_field, seed_field] = GAME_END_MATCH_FIELDS;
-                    data.insert(started_field.into(), started_ms);
-                    data.insert(ended_field.into(), Value::from(record.time_ms));
-                    data.insert(seed_field.into(), seed);
-                }
+                serde_json::to_writer(&mut payload, &self.game_end_json(record))
             }
-            _ => {}
-        }
-        match serde_json::to_vec(&value) {
-            Ok(payload) => Some(Outgoing {
+            kind => {
+                if let EventKind::GameStart { seed, .. } = kind {
+                    if self.matches.len() < MATCHES_TRACKED_MAX {
+                        self.matches.insert(record.room_id, (record.time_ms, seed.to_string()));
+                    }
+                }
+                encode_event(record, &mut payload)
+            }
+        };
+        match encoded {
+            Ok(()) => Some(Outgoing {
                 subject: events_subject(record.room_id),
                 msg_id: message_id(record),
                 payload,
@@ -255,6 +252,23 @@ impl Writer {
                 None
             }
         }
+    }
+
+    /// A game_end with what the writer adds: the match's start, end and seed.
+    fn game_end_json(&mut self, record: &TapRecord) -> Value {
+        let mut value = event_json(record);
+        let started = self.matches.remove(&record.room_id);
+        if let Value::Object(data) = &mut value["data"] {
+            let (started_ms, seed) = match started {
+                Some((at, seed)) => (Value::from(at), Value::from(seed)),
+                None => (Value::Null, Value::Null),
+            };
+            let [started_field, ended_field, seed_field] = GAME_END_MATCH_FIELDS;
+            data.insert(started_field.into(), started_ms);
+            data.insert(ended_field.into(), Value::from(record.time_ms));
+            data.insert(seed_field.into(), seed);
+        }
+        value
     }
 
     /// Publishes one batch from the buffer's front, unless backing off;
