@@ -51,10 +51,13 @@ use ludus::reactor::host::GuestHost;
 use ludus::reactor::quic::app::WtServer;
 use ludus::reactor::quic::endpoint::{EndpointConfig, QuicApp, QuicEndpoint};
 use ludus::reactor::quic::retry::RetryTokens;
-use ludus::reactor::server::{quiche_config, TlsMaterial};
+use ludus::reactor::server::quiche_config;
 use ludus::reactor::shard;
+use ludus::reactor::sys;
 use ludus::reactor::udp::UdpIo;
-use ludus::reactor::{sys, web};
+
+#[path = "support/inprocess.rs"]
+mod inprocess;
 
 // ----- the counting allocator -----
 
@@ -198,15 +201,12 @@ struct Harness {
     client: WtConnection,
     client_clock: client::Clock,
     buffer: Vec<u8>,
-    _dir: tempfile::TempDir,
+    _tls: inprocess::DevTls,
 }
 
 impl Harness {
     fn new() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let cert = ludus::devcert::generate(&[], 2).unwrap();
-        let paths = cert.write(dir.path()).unwrap();
-        let material = TlsMaterial { cert: paths.cert, key: paths.key, dev: None };
+        let tls = inprocess::dev_tls();
         let socket = sys::bind_udp("127.0.0.1:0".parse().unwrap(), false).unwrap();
         let server_addr = socket.local_addr().unwrap();
         let udp = UdpIo::new(socket).unwrap();
@@ -215,19 +215,12 @@ impl Harness {
             0,
             1,
             EndpointConfig { max_connections: 16, retry: false },
-            quiche_config(&material).unwrap(),
+            quiche_config(&tls.material).unwrap(),
             server_addr,
             Arc::new(RetryTokens::new()),
             server_clock.now(),
         );
-        let facts = web::ServerFacts {
-            cert_sha256_hex: None,
-            version: "test",
-            stats: Arc::new(Vec::new()),
-            storage: None,
-            events: None,
-        };
-        let app = Attributed(WtServer::new(0, GuestHost::new(0, facts)));
+        let app = Attributed(WtServer::new(0, GuestHost::new(0, inprocess::guest_facts())));
 
         let client_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         client_socket.set_nonblocking(true).unwrap();
@@ -241,7 +234,7 @@ impl Harness {
         let timings = WtTimings { handshake_timeout_ms: 10_000, close_linger_ms: 100 };
         let client = WtConnection::new(
             quic,
-            cert.cert_sha256,
+            tls.cert_sha256,
             request,
             ClientConfig::default(),
             timings,
@@ -258,7 +251,7 @@ impl Harness {
             client,
             client_clock,
             buffer: vec![0; 65_536],
-            _dir: dir,
+            _tls: tls,
         }
     }
 

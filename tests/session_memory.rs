@@ -37,8 +37,11 @@ use ludus::reactor::quic::endpoint::{EndpointConfig, QuicApp, QuicEndpoint};
 use ludus::reactor::quic::retry::RetryTokens;
 use ludus::reactor::server::{quiche_config, TlsMaterial};
 use ludus::reactor::shard;
+use ludus::reactor::sys;
 use ludus::reactor::udp::UdpIo;
-use ludus::reactor::{sys, web};
+
+#[path = "support/inprocess.rs"]
+mod inprocess;
 
 /// Sessions measured (each client has its own socket).
 const SESSIONS: usize = 512;
@@ -359,27 +362,19 @@ fn bare_quiche_bytes_per_connection(material: &TlsMaterial) -> i64 {
 
 #[test]
 fn idle_webtransport_session_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    let cert = ludus::devcert::generate(&[], 2).unwrap();
-    let paths = cert.write(dir.path()).unwrap();
-    let material = TlsMaterial { cert: paths.cert, key: paths.key, dev: None };
+    let tls = inprocess::dev_tls();
+    let material = &tls.material;
     let socket = sys::bind_udp("127.0.0.1:0".parse().unwrap(), false).unwrap();
     let addr = socket.local_addr().unwrap();
     let clock = shard::Clock::new();
-    let facts = web::ServerFacts {
-        cert_sha256_hex: None,
-        version: "test",
-        stats: Arc::new(Vec::new()),
-        storage: None,
-        events: None,
-    };
+    let facts = inprocess::guest_facts();
     let (setup_bytes, mut server) = measured(|| Server {
         udp: UdpIo::new(socket).unwrap(),
         endpoint: QuicEndpoint::new(
             0,
             1,
             EndpointConfig { max_connections: SESSIONS + 16, retry: false },
-            quiche_config(&material).unwrap(),
+            quiche_config(material).unwrap(),
             addr,
             Arc::new(RetryTokens::new()),
             clock.now(),
@@ -392,7 +387,7 @@ fn idle_webtransport_session_memory() {
     let mut clients = Clients {
         clients: Vec::with_capacity(SESSIONS),
         clock: client::Clock::new(),
-        cert_sha256: cert.cert_sha256,
+        cert_sha256: tls.cert_sha256,
         buffer: vec![0; 65_536],
     };
 
@@ -428,7 +423,7 @@ fn idle_webtransport_session_memory() {
         per_session as f64 / 1024.0,
         per_session - app_per_session
     );
-    let bare = bare_quiche_bytes_per_connection(&material);
+    let bare = bare_quiche_bytes_per_connection(material);
     eprintln!(
         "quiche alone, same configuration, no streams: {bare} B ({:.1} KiB) per idle connection",
         bare as f64 / 1024.0
